@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Create (or bring up to date) the project's environment and build the package.
+# Idempotent: a second run re-installs nothing unless requirements*.txt changed,
+# and colcon only rebuilds what changed. Everything comes from the package
+# registries (PyPI); nothing is downloaded at run time.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# The venv lives outside the source tree: CMake refuses include directories
+# (numpy's, from the venv) that lie inside the package's source directory.
+venv="${BOTTLEFIT_VENV:-$HOME/.cache/bottlefit_ros/venv}"
+python="${PYTHON:-python3.11}"
+command -v "$python" >/dev/null || python=python3
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "[setup] creating $venv"
+  "$python" -m venv "$venv"
+fi
+stamp="$venv/.requirements.sha256"
+want="$(cat requirements.txt requirements-core.txt | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "[setup] installing requirements.txt into $venv (first run: a few minutes)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory" || true
+  "$venv/bin/python" -c "import torch, torchvision, rclpy, zstandard, cv2" \
+    || { echo "[setup] install incomplete" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
+
+# Build msg/ + the Python package with colcon into build/ and install/.
+# AMENT_PREFIX_PATH lets the build find the ROS packages installed in the venv.
+# shellcheck disable=SC1091
+source "$venv/bin/activate"
+export AMENT_PREFIX_PATH="$venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+colcon --log-base "$root/log" build --base-paths "$root" --build-base "$root/build" \
+  --install-base "$root/install" --symlink-install \
+  --event-handlers console_cohesion- status- summary- \
+  --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python" >/dev/null \
+  || { echo "[setup] colcon build failed: see $root/log/latest_build" >&2; exit 1; }
+echo "[setup] ready: $venv and install/ are up to date"
