@@ -1,0 +1,135 @@
+"""Assemble a SplitModel (natural split or BottleFit student) from a TeacherSpec."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Union
+
+from torch import Tensor, nn
+
+from .bottleneck import bottleneck_decoder, bottleneck_encoder
+from .checkpoint import read_state_dict, remap_state_dict
+from .segment import Segment, Step
+from .shapes import probe_shapes
+from .split_model import SplitInfo, SplitModel, StageInfo
+from .teacher import TeacherSpec
+
+__all__ = ["BOTTLENECK_SPLIT", "InputSize", "Weights", "build_from_spec"]
+
+logger = logging.getLogger(__name__)
+
+BOTTLENECK_SPLIT = "bottleneck"
+Weights = Union[str, "os.PathLike[str]", Mapping[str, Tensor], None]
+InputSize = Union[int, tuple[int, int]]
+
+
+def _input_size(size: InputSize) -> tuple[int, int]:
+    pair = (size, size) if isinstance(size, int) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
+        raise ValueError(f"input_size must be a positive int or (H, W), got {size!r}")
+    return pair  # type: ignore[return-value]
+
+
+def _resolve_weights(spec: TeacherSpec, weights: Weights) -> dict[str, Tensor] | None:
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights.lower() == "default":
+        path = spec.default_weights() if spec.default_weights else None
+        if path is None:
+            logger.info("%s: no packaged weights, random initialisation", spec.name)
+            return None
+        weights = path
+    return remap_state_dict(read_state_dict(weights))
+
+
+def _resolve_split(spec: TeacherSpec, paths: list[str], split: str | None,
+                   bottleneck_channels: int | None) -> str:
+    if bottleneck_channels is not None:
+        if isinstance(bottleneck_channels, bool) or not isinstance(bottleneck_channels, int) \
+                or bottleneck_channels < 1:
+            raise ValueError(f"bottleneck_channels must be a positive int, "
+                             f"got {bottleneck_channels!r}")
+        if split not in (None, BOTTLENECK_SPLIT):
+            raise ValueError(f"with bottleneck_channels the split is {BOTTLENECK_SPLIT!r} "
+                             f"(replacing {spec.name} up to {spec.bottleneck_stage}), "
+                             f"got {split!r}")
+        return BOTTLENECK_SPLIT
+    if split is None:
+        return spec.bottleneck_stage
+    if split == BOTTLENECK_SPLIT:
+        raise ValueError(f"split={BOTTLENECK_SPLIT!r} needs bottleneck_channels")
+    if split not in paths[:-1]:
+        raise ValueError(f"unknown split {split!r} for {spec.name}; valid natural splits: "
+                         f"{', '.join(paths[:-1])}; or bottleneck_channels=C for "
+                         f"{BOTTLENECK_SPLIT!r}")
+    return split
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def build_from_spec(spec: TeacherSpec, *, split: str | None = None,
+                    bottleneck_channels: int | None = None, weights: Weights = "default",
+                    num_classes: int | None = None, input_size: InputSize = (224, 224),
+                    ) -> SplitModel:
+    """Build ``spec``'s teacher, cut it (or inject a bottleneck) and load ``weights``.
+
+    ``num_classes=None`` takes the classifier size from the checkpoint, else 1000.
+    """
+    size = _input_size(input_size)
+    state = _resolve_weights(spec, weights)
+    if num_classes is None:
+        classifier_weight = state.get(f"{spec.classifier}.weight") if state else None
+        num_classes = int(classifier_weight.shape[0]) if classifier_weight is not None else 1000
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be positive, got {num_classes}")
+
+    teacher = spec.make(num_classes)
+    steps = spec.steps(teacher)
+    paths = [s.path for s in steps]
+    split_name = _resolve_split(spec, paths, split, bottleneck_channels)
+    teacher_shapes = probe_shapes(steps, (3, *size))
+    cut = paths.index(spec.bottleneck_stage if split_name == BOTTLENECK_SPLIT else split_name)
+    reductions = dict(spec.stages)
+
+    stages = [StageInfo(name=p, module=p, channels=teacher_shapes[paths.index(p)][0], reduction=r)
+              for p, r in spec.stages if paths.index(p) >= cut]
+    if split_name == BOTTLENECK_SPLIT:
+        assert bottleneck_channels is not None
+        target = teacher_shapes[cut]
+        encoder = bottleneck_encoder(bottleneck_channels)
+        decoder = bottleneck_decoder(bottleneck_channels, target[0],
+                                     reduction=reductions[spec.bottleneck_stage])
+        head_steps = [Step("bottleneck.encoder", encoder)]
+        tail_steps = [Step("bottleneck.decoder", decoder), *steps[cut + 1:]]
+        decoded = probe_shapes([*head_steps, tail_steps[0]], (3, *size))
+        if decoded[-1] != target:
+            raise ValueError(f"input_size {size}: the decoder gives {decoded[-1]} but "
+                             f"{spec.name}.{spec.bottleneck_stage} gives {target}; use sides "
+                             f"divisible by 32")
+        head_shape = decoded[0]
+        stages[0] = StageInfo(name=stages[0].name, module="bottleneck.decoder",
+                              channels=stages[0].channels, reduction=stages[0].reduction)
+        replaced = tuple(paths[:cut + 1])
+        replaces: str | None = spec.bottleneck_stage
+    else:
+        head_steps, tail_steps = steps[:cut + 1], steps[cut + 1:]
+        head_shape = teacher_shapes[cut]
+        replaced, replaces = (), None
+
+    head, tail = Segment(head_steps), Segment(tail_steps)
+    info = SplitInfo(model=spec.name, split=split_name,
+                     kind="bottleneck" if split_name == BOTTLENECK_SPLIT else "natural",
+                     bottleneck_channels=bottleneck_channels, input_size=size,
+                     head_output_shape=head_shape,  # type: ignore[arg-type]
+                     head_params=_params(head), tail_params=_params(tail),
+                     num_classes=num_classes, replaces=replaces,
+                     normalization=spec.normalization)
+    model = SplitModel(head, tail, info, stages, replaced_modules=replaced,
+                       classifier_path=spec.classifier)
+    if state is not None:
+        model.load_weights(state)
+    return model.eval()

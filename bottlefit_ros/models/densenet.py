@@ -1,0 +1,81 @@
+"""DenseNet teachers (torchvision), split naturally or with BottleFit's bottleneck.
+
+BottleFit (Matsubara et al., WoWMoM 2022, arXiv 2201.02693) replaces
+``features.conv0`` ... ``features.transition2`` by the bottleneck; the decoder
+reproduces ``transition2``'s output, 256 x 14 x 14 at 224 for DenseNet-121/169/201
+(the channel count is read from the built teacher). Head distillation compares
+``features.transition2``, ``features.transition3`` and ``features.norm5``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torchvision
+from torch import nn
+
+from .builder import InputSize, Weights, build_from_spec
+from .registry import register_model
+from .segment import Step
+from .split_model import SplitModel
+from .teacher import TeacherSpec
+
+__all__ = ["densenet121", "densenet169", "densenet201"]
+
+
+def _steps(m: nn.Module) -> list[Step]:
+    # torchvision: features -> relu -> adaptive_avg_pool2d(1) -> flatten -> classifier.
+    features = [Step(f"features.{n}", child) for n, child in m.features.named_children()]
+    return [*features, Step("relu", nn.ReLU()), Step("avgpool", nn.AdaptiveAvgPool2d(1)),
+            Step("flatten", nn.Flatten(1)), Step("classifier", m.classifier)]
+
+
+def _spec(name: str, make: Callable[..., nn.Module]) -> TeacherSpec:
+    return TeacherSpec(
+        name=name,
+        make=lambda num_classes: make(weights=None, num_classes=num_classes),
+        steps=_steps,
+        stages=(("features.denseblock1", 4), ("features.transition1", 8),
+                ("features.transition2", 16), ("features.transition3", 32),
+                ("features.norm5", 32)),
+        bottleneck_stage="features.transition2",
+        classifier="classifier",
+    )
+
+
+_DENSENET121 = _spec("densenet121", torchvision.models.densenet121)
+_DENSENET169 = _spec("densenet169", torchvision.models.densenet169)
+_DENSENET201 = _spec("densenet201", torchvision.models.densenet201)
+
+
+@register_model("densenet121")
+def densenet121(*, split: str | None = None, bottleneck_channels: int | None = None,
+                weights: Weights = "default", num_classes: int | None = None,
+                input_size: InputSize = (224, 224)) -> SplitModel:
+    """DenseNet-121 (Huang et al., CVPR 2017). ``"default"`` weights: random initialisation."""
+    return build_from_spec(_DENSENET121, split=split, bottleneck_channels=bottleneck_channels,
+                           weights=weights, num_classes=num_classes, input_size=input_size)
+
+
+@register_model("densenet169")
+def densenet169(*, split: str | None = None, bottleneck_channels: int | None = None,
+                weights: Weights = "default", num_classes: int | None = None,
+                input_size: InputSize = (224, 224)) -> SplitModel:
+    """DenseNet-169 (Huang et al., CVPR 2017), a BottleFit teacher.
+
+    ``"default"`` weights: random initialisation.
+    """
+    return build_from_spec(_DENSENET169, split=split, bottleneck_channels=bottleneck_channels,
+                           weights=weights, num_classes=num_classes, input_size=input_size)
+
+
+@register_model("densenet201")
+def densenet201(*, split: str | None = None, bottleneck_channels: int | None = None,
+                weights: Weights = "default", num_classes: int | None = None,
+                input_size: InputSize = (224, 224)) -> SplitModel:
+    """DenseNet-201 (Huang et al., CVPR 2017), a BottleFit teacher.
+
+    ``"default"`` weights: random initialisation.
+    """
+    return build_from_spec(_DENSENET201, split=split, bottleneck_channels=bottleneck_channels,
+                           weights=weights, num_classes=num_classes, input_size=input_size)

@@ -1,0 +1,74 @@
+"""ResNet teachers (torchvision), split naturally or with BottleFit's bottleneck.
+
+BottleFit (Matsubara et al., WoWMoM 2022, arXiv 2201.02693) replaces
+``conv1`` ... ``layer2`` by the bottleneck; the decoder reproduces ``layer2``'s
+output (512 x 28 x 28 for ResNet-50/152, 128 x 28 x 28 for ResNet-18 at 224).
+Head distillation compares ``layer2``, ``layer3`` and ``layer4``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torchvision
+from torch import nn
+
+from .builder import InputSize, Weights, build_from_spec
+from .registry import register_model
+from .segment import Step
+from .split_model import SplitModel
+from .teacher import TeacherSpec
+
+__all__ = ["resnet152", "resnet18", "resnet50"]
+
+
+def _steps(m: nn.Module) -> list[Step]:
+    names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
+    return [*(Step(n, getattr(m, n)) for n in names), Step("flatten", nn.Flatten(1)),
+            Step("fc", m.fc)]
+
+
+def _spec(name: str, make: Callable[..., nn.Module]) -> TeacherSpec:
+    return TeacherSpec(
+        name=name,
+        make=lambda num_classes: make(weights=None, num_classes=num_classes),
+        steps=_steps,
+        stages=(("layer1", 4), ("layer2", 8), ("layer3", 16), ("layer4", 32)),
+        bottleneck_stage="layer2",
+        classifier="fc",
+    )
+
+
+_RESNET18 = _spec("resnet18", torchvision.models.resnet18)
+_RESNET50 = _spec("resnet50", torchvision.models.resnet50)
+_RESNET152 = _spec("resnet152", torchvision.models.resnet152)
+
+
+@register_model("resnet18")
+def resnet18(*, split: str | None = None, bottleneck_channels: int | None = None,
+             weights: Weights = "default", num_classes: int | None = None,
+             input_size: InputSize = (224, 224)) -> SplitModel:
+    """ResNet-18 (He et al., CVPR 2016). ``"default"`` weights: random initialisation."""
+    return build_from_spec(_RESNET18, split=split, bottleneck_channels=bottleneck_channels,
+                           weights=weights, num_classes=num_classes, input_size=input_size)
+
+
+@register_model("resnet50")
+def resnet50(*, split: str | None = None, bottleneck_channels: int | None = None,
+             weights: Weights = "default", num_classes: int | None = None,
+             input_size: InputSize = (224, 224)) -> SplitModel:
+    """ResNet-50 (He et al., CVPR 2016). ``"default"`` weights: random initialisation."""
+    return build_from_spec(_RESNET50, split=split, bottleneck_channels=bottleneck_channels,
+                           weights=weights, num_classes=num_classes, input_size=input_size)
+
+
+@register_model("resnet152")
+def resnet152(*, split: str | None = None, bottleneck_channels: int | None = None,
+              weights: Weights = "default", num_classes: int | None = None,
+              input_size: InputSize = (224, 224)) -> SplitModel:
+    """ResNet-152 (He et al., CVPR 2016), BottleFit's main ImageNet teacher.
+
+    ``"default"`` weights: random initialisation.
+    """
+    return build_from_spec(_RESNET152, split=split, bottleneck_channels=bottleneck_channels,
+                           weights=weights, num_classes=num_classes, input_size=input_size)
