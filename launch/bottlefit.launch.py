@@ -1,0 +1,10 @@
+"""All three nodes on one host.
+
+    ros2 launch bottlefit_ros bottlefit.launch.py mode:=split model:=efficientnet_lite0 \
+        namespace:=robot1 params_file:=/path/to/params.yaml
+"""
+from bottlefit_ros.launch_description import generate
+
+
+def generate_launch_description():
+    return generate('all')
