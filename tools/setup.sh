@@ -31,10 +31,11 @@ fi
 # AMENT_PREFIX_PATH lets the build find the ROS packages installed in the venv.
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
+mkdir -p "$root/log"
 export AMENT_PREFIX_PATH="$venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 colcon --log-base "$root/log" build --base-paths "$root" --build-base "$root/build" \
   --install-base "$root/install" --symlink-install \
   --event-handlers console_cohesion- status- summary- \
-  --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python" >/dev/null \
-  || { echo "[setup] colcon build failed: see $root/log/latest_build" >&2; exit 1; }
+  --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python" >/dev/null 2>"$root/log/setup_build.err" \
+  || { cat "$root/log/setup_build.err" >&2; echo "[setup] colcon build failed: see $root/log/latest_build" >&2; exit 1; }
 echo "[setup] ready: $venv and install/ are up to date"

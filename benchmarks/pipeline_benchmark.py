@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Benchmark of the split pipeline, printed as tables (no assertions).
+
+In one run, on the sample photos:
+1. compute: head vs whole model, per frame (batch 1, this machine's CPU);
+2. codec: encode/decode time and bytes per frame for the split bottleneck
+   (q8+zstd, q8, f32), the JPEG image at q90 (offload mode), and the raw input;
+3. transport: the node pipeline (camera -> edge -> monitor as processes)
+   against a bare rclpy ping-pong pair in two processes sending the same
+   payload size one way and a result-sized reply back.
+
+    tools/with_env.sh python benchmarks/pipeline_benchmark.py [--frames 40]
+
+Every rclpy process runs with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST in one
+ROS_DOMAIN_ID of its own.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from bottlefit_ros.codec import JpegCodec, TensorCodec
+from bottlefit_ros.runtime import ModelSpec, RobotRunner
+from bottlefit_ros.sources import FolderSource, frames
+
+
+def _median_ms(fn, repeats: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append((time.perf_counter_ns() - t0) / 1e6)
+    return statistics.median(times), float(np.percentile(times, 95))
+
+
+def compute_table(spec: ModelSpec, photos: list[np.ndarray], repeats: int) -> list[str]:
+    model = spec.build()
+    robot = RobotRunner(spec, mode='split')
+    x = robot.preprocess(photos[0])
+    rows = [f'| stage | p50 ms | p95 ms |', '|---|---:|---:|']
+    with torch.inference_mode():
+        for _ in range(3):
+            model(x)
+        z = model.head(x)
+        for name, fn in (('preprocess (resize + normalize)', lambda: robot.preprocess(photos[0])),
+                         ('head (robot, split mode)', lambda: model.head(x)),
+                         ('tail (edge)', lambda: model.tail(z)),
+                         ('whole model (robot, local mode)', lambda: model(x))):
+            p50, p95 = _median_ms(fn, repeats)
+            rows.append(f'| {name} | {p50:.2f} | {p95:.2f} |')
+    info = model.info
+    rows.append('')
+    rows.append(f'head {info.head_params:,} params, tail {info.tail_params:,} params, '
+                f'head output {tuple(info.head_output_shape)}')
+    return rows
+
+
+def codec_table(spec: ModelSpec, photos: list[np.ndarray], repeats: int) -> tuple[list[str], int]:
+    model = spec.build()
+    robot = RobotRunner(spec, mode='split')
+    with torch.inference_mode():
+        zs = [model.head(robot.preprocess(p)).numpy() for p in photos]
+    rows = ['| payload | bytes/frame (mean) | vs JPEG q90 | encode p50 ms | decode p50 ms |',
+            '|---|---:|---:|---:|---:|']
+    jpeg = JpegCodec(90)
+    size = robot.preprocess.input_size if hasattr(robot.preprocess, 'input_size') else (224, 224)
+    resized = [cv2.resize(p, (size[1], size[0]), interpolation=cv2.INTER_AREA) for p in photos]
+    results = {}
+    for name, imgs in (('JPEG q90, camera frame (offload mode)', photos),
+                       (f'JPEG q90, {size[0]}x{size[1]} model input', resized)):
+        blobs = [jpeg.encode(p) for p in imgs]
+        enc = _median_ms(lambda: [jpeg.encode(p) for p in imgs], repeats)[0] / len(imgs)
+        dec = _median_ms(lambda: [jpeg.decode(b) for b in blobs], repeats)[0] / len(imgs)
+        results[name] = (float(np.mean([len(b) for b in blobs])), enc, dec)
+    jpeg_bytes = results['JPEG q90, camera frame (offload mode)'][0]
+    split_bytes = 0
+    for codec_name in ('q8+zstd', 'q8', 'f32+zstd'):
+        codec = TensorCodec(codec_name)
+        encs = [codec.encode(z) for z in zs]
+        enc = _median_ms(lambda: [codec.encode(z) for z in zs], repeats)[0] / len(zs)
+        dec = _median_ms(lambda: [codec.decode(e) for e in encs], repeats)[0] / len(zs)
+        results[f'bottleneck {codec_name} (split mode)'] = (
+            float(np.mean([len(e.payload) for e in encs])), enc, dec)
+        if codec_name == 'q8+zstd':
+            split_bytes = int(np.mean([len(e.payload) for e in encs]))
+    raw_rgb = float(np.mean([p.nbytes for p in photos]))
+    results['raw RGB camera frame'] = (raw_rgb, 0.0, 0.0)
+    results[f'raw RGB {size[0]}x{size[1]} model input'] = (float(size[0] * size[1] * 3), 0.0, 0.0)
+    for name, (nbytes, enc, dec) in results.items():
+        rows.append(f'| {name} | {nbytes:,.0f} | {nbytes / jpeg_bytes:.2f}x | '
+                    f'{enc:.3f} | {dec:.3f} |')
+    return rows, split_bytes
+
+
+def _pipeline(frames_n: int, out: Path, env: dict) -> list[dict]:
+    from ament_index_python.packages import get_package_share_directory
+
+    from bottlefit_ros.deployment import NodeSpec
+    from bottlefit_ros.launcher import node_command
+    params = str(Path(get_package_share_directory('bottlefit_ros')) / 'config' / 'bottlefit.yaml')
+    csv_path = out / 'frames.csv'
+    procs = []
+    specs = [('edge_node', {'num_threads': 1}),
+             ('monitor_node', {'max_frames': frames_n, 'csv_path': str(csv_path)}),
+             ('camera_node', {'source': 'folder', 'max_frames': frames_n, 'rate_hz': 10.0,
+                              'num_threads': 1})]
+    for exe, extra in specs:
+        log = (out / f'{exe}.log').open('w')
+        procs.append(subprocess.Popen(node_command(NodeSpec(exe), params_file=params, extra=extra),
+                                      env=env, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        procs[1].wait(timeout=240)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(2)
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    with csv_path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def transport_table(frames_n: int, payload_bytes: int) -> list[str]:
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+               ROS_DOMAIN_ID=os.environ.get('ROS_DOMAIN_ID', str(random.randint(1, 100))))
+    out = Path(tempfile.mkdtemp(prefix='bottlefit_bench_'))
+    rows = _pipeline(frames_n, out, env)
+    transport = [float(r['transport_ms']) for r in rows]
+    e2e = [float(r['e2e_ms']) for r in rows]
+    payload = int(np.mean([int(r['payload_bytes']) for r in rows]))
+    pong = subprocess.Popen([sys.executable, __file__, '--pong'], env=env)
+    try:
+        rtts = subprocess.run([sys.executable, __file__, '--ping', str(payload),
+                               str(frames_n)], env=env, capture_output=True, text=True,
+                              timeout=120, check=True).stdout.split()
+    finally:
+        pong.terminate()
+        pong.wait()
+    rtt = [float(v) for v in rtts]
+    table = ['| path | payload B | frames | p50 ms | p95 ms |', '|---|---:|---:|---:|---:|',
+             f'| node pipeline: transport (e2e minus compute) | {payload:,} | {len(rows)} | '
+             f'{np.percentile(transport, 50):.2f} | {np.percentile(transport, 95):.2f} |',
+             f'| node pipeline: end to end | {payload:,} | {len(rows)} | '
+             f'{np.percentile(e2e, 50):.2f} | {np.percentile(e2e, 95):.2f} |',
+             f'| bare rclpy ping-pong round trip (same payload out, 64 B back) | {payload:,} | '
+             f'{len(rtt)} | {np.percentile(rtt, 50):.2f} | {np.percentile(rtt, 95):.2f} |']
+    return table
+
+
+# --- the bare rclpy pair (separate processes) ----------------------------------
+def _pong() -> None:
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import UInt8MultiArray
+    rclpy.init()
+    node = rclpy.create_node('bench_pong')
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    pub = node.create_publisher(UInt8MultiArray, 'bench_back', qos)
+    reply = UInt8MultiArray(data=bytes(64))
+    node.create_subscription(UInt8MultiArray, 'bench_out', lambda m: pub.publish(reply), qos)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, Exception):
+        pass
+
+
+def _ping(payload_bytes: int, n: int) -> None:
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import UInt8MultiArray
+    rclpy.init()
+    node = rclpy.create_node('bench_ping')
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    pub = node.create_publisher(UInt8MultiArray, 'bench_out', qos)
+    got = []
+    node.create_subscription(UInt8MultiArray, 'bench_back', lambda m: got.append(time.perf_counter_ns()), qos)
+    deadline = time.monotonic() + 60
+    while (pub.get_subscription_count() == 0 or node.count_publishers('bench_back') == 0) \
+            and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    msg = UInt8MultiArray(data=bytes(payload_bytes))
+    for _ in range(n + 5):          # 5 warm-up round trips
+        got.clear()
+        t0 = time.perf_counter_ns()
+        pub.publish(msg)
+        while not got and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.01)
+        if got:
+            print(f'{(got[0] - t0) / 1e6:.3f}')
+        time.sleep(0.1)             # the pipeline's 10 Hz
+    rclpy.shutdown()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--frames', type=int, default=40)
+    ap.add_argument('--repeats', type=int, default=30)
+    ap.add_argument('--threads', type=int, default=1, help='torch threads for the compute rows')
+    ap.add_argument('--pong', action='store_true', help=argparse.SUPPRESS)
+    ap.add_argument('--ping', nargs=2, type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.pong:
+        _pong()
+        return 0
+    if a.ping:
+        _ping(*a.ping)
+        return 0
+    torch.set_num_threads(a.threads)
+    spec = ModelSpec()
+    photos = list(frames(FolderSource(loop=False)))
+    print(f'# bottlefit_ros pipeline benchmark\n\nmodel {spec.model} (default split), '
+          f'{len(photos)} sample photos, torch {torch.__version__} on {platform.processor() or platform.machine()}, '
+          f'{a.threads} torch thread(s), {os.cpu_count()} cores\n')
+    print('## Compute per frame (batch 1)\n')
+    print('\n'.join(compute_table(spec, photos, a.repeats)))
+    print('\n## Bytes and codec time per frame\n')
+    rows, split_bytes = codec_table(spec, photos, a.repeats)
+    print('\n'.join(rows))
+    print(f'\n## Transport ({a.frames} frames at 10 Hz, loopback, Fast DDS)\n')
+    print('\n'.join(transport_table(a.frames, split_bytes)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
