@@ -45,10 +45,15 @@ class FrameEnergyMeter:
             self._period_s = 1.0 / rate_hz
 
     def describe(self) -> str:
-        """Which sensor (or profile) and at what rate."""
+        """One line: which sensor and at what rate, or which profile."""
         if self._sampler is not None:
-            return f"measured: {self._sampler.method} ({self.reader.describe()})"
-        return f"ESTIMATED: {self.reader.describe()}"
+            return f"measured: {self._sampler.method}"
+        return (f"ESTIMATED from power profile {self.reader.profile.name!r} "
+                "(no power sensor used)")
+
+    def details(self) -> str:
+        """The reader's full description: files, rails, or why no sensor was used."""
+        return self.reader.describe()
 
     def start(self) -> None:
         if self._sampler is not None:

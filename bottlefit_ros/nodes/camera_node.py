@@ -11,9 +11,11 @@ model here and publishes ``classification`` itself.
 from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -40,8 +42,10 @@ PARAMS = (
           min=0.1, max=1000.0),
     Param('max_frames', 0, 'stop sending after this many frames; 0 = no limit', min=0,
           max=2**31 - 1),
-    Param('start_when_subscribed', True, 'hold frames until the output topic (and, '
-          'through the edge, the result topic) has a subscriber'),
+    Param('start_when_subscribed', True, 'hold frames until the output topic has matched a '
+          'subscriber and the result topic has one'),
+    Param('start_delay_s', 1.0, 'with start_when_subscribed: wait this long after the '
+          'subscribers appear, so they can match each other too', min=0.0, max=60.0),
     Param('frame_id', 'camera', 'frame_id for frames from an owned source'),
     *COMPUTE_PARAMS,
 )
@@ -64,6 +68,8 @@ class CameraNode(Node):
         self.frame_id = str(p['frame_id'])
         self.max_frames = int(p['max_frames'])
         self.wait_for_subscribers = bool(p['start_when_subscribed'])
+        self.start_delay_s = float(p['start_delay_s'])
+        self._ready_since: Time | None = None
         self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0)
         self.seq = 0
 
@@ -72,11 +78,9 @@ class CameraNode(Node):
         if self.mode == 'local':
             self.pub = self.create_publisher(Classification, 'classification', qos,
                                              qos_overriding_options=overrides)
-            self._watch = ('classification',)
         else:
             self.pub = self.create_publisher(Bottleneck, 'bottleneck', qos,
                                              qos_overriding_options=overrides)
-            self._watch = ('bottleneck', 'classification')
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(float(p['diagnostics_period_s']), self._publish_diagnostics)
 
@@ -97,9 +101,19 @@ class CameraNode(Node):
 
     # -- frames ------------------------------------------------------------
     def _ready(self) -> bool:
+        """Whether frames may flow: with ``start_when_subscribed``, once this
+        publisher has matched a subscriber (the edge; in local mode the
+        monitor), the result topic has a subscriber in the graph, and
+        ``start_delay_s`` has passed since, so the edge can match it too."""
+        if self._ready_since is not None:
+            return self.get_clock().now() >= self._ready_since
         if not self.wait_for_subscribers:
+            self._ready_since = self.get_clock().now()
             return True
-        return all(self.count_subscribers(t) > 0 for t in self._watch)
+        if self.pub.get_subscription_count() > 0 and self.count_subscribers('classification') > 0:
+            self._ready_since = self.get_clock().now() + Duration(seconds=self.start_delay_s)
+            self.get_logger().info(f'subscribers matched; first frame in {self.start_delay_s} s')
+        return False
 
     def _done(self) -> bool:
         return 0 < self.max_frames <= self.seq

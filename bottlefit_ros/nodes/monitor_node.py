@@ -77,6 +77,7 @@ class MonitorNode(Node):
         self.create_timer(float(p['summary_period_s']), self._periodic)
         self.get_logger().info(f'monitoring {self.resolve_topic_name("classification")}; '
                                f'energy {self.energy.describe()}')
+        self.get_logger().debug(f'power reader: {self.energy.details()}')
 
     def _on_result(self, msg: Classification) -> None:
         arrival_ns = self.get_clock().now().nanoseconds
