@@ -45,7 +45,9 @@ def node_command(spec: NodeSpec, *, params_file: str, namespace: str = '',
     return cmd
 
 
-def _stop(procs: dict[str, subprocess.Popen], timeout_s: float = 10.0) -> None:
+def stop_processes(procs: dict[str, subprocess.Popen], timeout_s: float = 10.0) -> None:
+    """SIGINT (a node's clean shutdown) to every process still running; SIGKILL
+    to those still running ``timeout_s`` later."""
     for p in procs.values():
         if p.poll() is None:
             p.send_signal(signal.SIGINT)
@@ -58,6 +60,11 @@ def _stop(procs: dict[str, subprocess.Popen], timeout_s: float = 10.0) -> None:
             p.wait()
 
 
+def default_params_file() -> str:
+    """The packaged parameter file the launch files use."""
+    return str(Path(get_package_share_directory(PACKAGE)) / 'config' / DEFAULT_PARAMS_FILE)
+
+
 def run_demo(*, mode: str, frames: int, model: str = '', params_file: str = '',
              namespace: str = '', source: str = 'folder', rate_hz: float = 5.0,
              timeout_s: float = 180.0, out_dir: str = '', threads: int = 1) -> int:
@@ -66,8 +73,7 @@ def run_demo(*, mode: str, frames: int, model: str = '', params_file: str = '',
     env = dict(os.environ)
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     env.setdefault('ROS_DOMAIN_ID', str(random.randint(1, 100)))
-    share = Path(get_package_share_directory(PACKAGE))
-    params_file = params_file or str(share / 'config' / DEFAULT_PARAMS_FILE)
+    params_file = params_file or default_params_file()
     out = Path(out_dir or tempfile.mkdtemp(prefix='bottlefit_demo_'))
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / 'summary.json'
@@ -98,7 +104,7 @@ def run_demo(*, mode: str, frames: int, model: str = '', params_file: str = '',
                 break
             time.sleep(0.2)
     finally:
-        _stop(procs)
+        stop_processes(procs)
         for f in logs.values():
             f.close()
     failed = {n: p.returncode for n, p in procs.items() if p.returncode not in (0, -2, 130)}
