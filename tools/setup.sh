@@ -27,6 +27,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Optional: Fashion-MNIST for the training experiments (docs/training.md), from Debian's
+# dataset-fashion-mnist package (-> /usr/share/datasets/fashion-mnist, 30 MB). Opt-in,
+# since the tests do not need it: BOTTLEFIT_FASHION_MNIST=1 tools/setup.sh
+if [ "${BOTTLEFIT_FASHION_MNIST:-0}" = 1 ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "[setup] installing dataset-fashion-mnist (apt-get)"
+  sudo_="$( [ "$(id -u)" = 0 ] || echo sudo )"
+  $sudo_ apt-get install -y dataset-fashion-mnist >/dev/null \
+    || { $sudo_ apt-get update >/dev/null && $sudo_ apt-get install -y dataset-fashion-mnist >/dev/null; } \
+    || { echo "[setup] apt-get install dataset-fashion-mnist failed" >&2; exit 1; }
+fi
+
 # Build msg/ + the Python package with colcon into build/ and install/.
 # AMENT_PREFIX_PATH lets the build find the ROS packages installed in the venv.
 # shellcheck disable=SC1091

@@ -21,6 +21,10 @@ Use::
 ``weights`` takes ``"default"`` (packaged weights where they exist: EfficientNet-Lite0
 only; torchvision teachers then get random initialisation), ``None`` or a checkpoint
 (path or state_dict; stock torchvision keys, or a saved SplitModel / student).
+With ``"default"``, a student for which a trained bottleneck is packaged
+(:func:`packaged_students`) gets it; ``decoder_channels`` sets the decoder's hidden
+width (``None``: the packaged student's or checkpoint's, else 512). The training
+pipeline (stages, baselines, evaluation, CLI) is :mod:`bottlefit_ros.training`.
 
 BottleFit training on top of this package::
 
@@ -58,6 +62,7 @@ from .bottleneck import bottleneck_decoder, bottleneck_encoder
 from .checkpoint import WeightsReport, load_weights, read_state_dict, remap_state_dict
 from .fingerprint import fingerprint_module
 from .labels import FASHION_MNIST_CLASSES, load_labels
+from .packaged import PackagedStudent, packaged_student, packaged_students
 from .preprocessing import NORMALIZATIONS, Preprocessor
 from .registry import (build_split_model, build_teacher, get_model_builder,
                        get_model_normalization, list_models, register_model)
@@ -67,6 +72,7 @@ from .split_model import SplitInfo, SplitModel, StageInfo, stage_outputs
 __all__ = [
     "FASHION_MNIST_CLASSES",
     "NORMALIZATIONS",
+    "PackagedStudent",
     "Preprocessor",
     "Segment",
     "SplitInfo",
@@ -84,6 +90,8 @@ __all__ = [
     "list_models",
     "load_labels",
     "load_weights",
+    "packaged_student",
+    "packaged_students",
     "read_state_dict",
     "register_model",
     "remap_state_dict",

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .bottleneck import bottleneck_decoder, bottleneck_encoder
 from .checkpoint import read_state_dict, remap_state_dict
+from .packaged import load_packaged_student, packaged_student
 from .segment import Segment, Step
 from .shapes import probe_shapes
 from .split_model import SplitInfo, SplitModel, StageInfo
@@ -71,13 +72,36 @@ def _params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def _decoder_channels(spec: TeacherSpec, bottleneck_channels: int | None,
+                      decoder_channels: int | None, weights: Weights,
+                      state: Mapping[str, Tensor] | None) -> int:
+    """The decoder's hidden width: given, else the packaged student's or the checkpoint's, else 512."""
+    if decoder_channels is not None:
+        if isinstance(decoder_channels, bool) or not isinstance(decoder_channels, int) \
+                or decoder_channels < 1:
+            raise ValueError(f"decoder_channels must be a positive int, got {decoder_channels!r}")
+        return decoder_channels
+    if bottleneck_channels is not None and _is_default(weights):
+        packaged = packaged_student(spec.name, bottleneck_channels)
+        if packaged is not None:
+            return packaged.decoder_channels
+    hidden = state.get("bottleneck.decoder.2.weight") if state else None
+    return int(hidden.shape[0]) if hidden is not None else 512
+
+
+def _is_default(weights: Weights) -> bool:
+    return isinstance(weights, str) and weights.lower() == "default"
+
+
 def build_from_spec(spec: TeacherSpec, *, split: str | None = None,
                     bottleneck_channels: int | None = None, weights: Weights = "default",
                     num_classes: int | None = None, input_size: InputSize = (224, 224),
-                    ) -> SplitModel:
+                    decoder_channels: int | None = None) -> SplitModel:
     """Build ``spec``'s teacher, cut it (or inject a bottleneck) and load ``weights``.
 
     ``num_classes=None`` takes the classifier size from the checkpoint, else 1000.
+    ``decoder_channels=None``: the packaged student's width (``weights="default"``),
+    else the student checkpoint's, else 512 (the authors').
     """
     size = _input_size(input_size)
     state = _resolve_weights(spec, weights)
@@ -91,6 +115,7 @@ def build_from_spec(spec: TeacherSpec, *, split: str | None = None,
     steps = spec.steps(teacher)
     paths = [s.path for s in steps]
     split_name = _resolve_split(spec, paths, split, bottleneck_channels)
+    hidden = _decoder_channels(spec, bottleneck_channels, decoder_channels, weights, state)
     teacher_shapes = probe_shapes(steps, (3, *size))
     cut = paths.index(spec.bottleneck_stage if split_name == BOTTLENECK_SPLIT else split_name)
     reductions = dict(spec.stages)
@@ -102,7 +127,8 @@ def build_from_spec(spec: TeacherSpec, *, split: str | None = None,
         target = teacher_shapes[cut]
         encoder = bottleneck_encoder(bottleneck_channels)
         decoder = bottleneck_decoder(bottleneck_channels, target[0],
-                                     reduction=reductions[spec.bottleneck_stage])
+                                     reduction=reductions[spec.bottleneck_stage],
+                                     hidden_channels=hidden)
         head_steps = [Step("bottleneck.encoder", encoder)]
         tail_steps = [Step("bottleneck.decoder", decoder), *steps[cut + 1:]]
         decoded = probe_shapes([*head_steps, tail_steps[0]], (3, *size))
@@ -132,4 +158,8 @@ def build_from_spec(spec: TeacherSpec, *, split: str | None = None,
                        classifier_path=spec.classifier)
     if state is not None:
         model.load_weights(state)
+    if split_name == BOTTLENECK_SPLIT and _is_default(weights):
+        packaged = packaged_student(spec.name, bottleneck_channels)  # type: ignore[arg-type]
+        if packaged is not None and packaged.decoder_channels == hidden:
+            load_packaged_student(model, packaged)
     return model.eval()

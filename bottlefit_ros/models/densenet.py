@@ -51,31 +51,37 @@ _DENSENET201 = _spec("densenet201", torchvision.models.densenet201)
 @register_model("densenet121")
 def densenet121(*, split: str | None = None, bottleneck_channels: int | None = None,
                 weights: Weights = "default", num_classes: int | None = None,
-                input_size: InputSize = (224, 224)) -> SplitModel:
+                input_size: InputSize = (224, 224),
+                decoder_channels: int | None = None) -> SplitModel:
     """DenseNet-121 (Huang et al., CVPR 2017). ``"default"`` weights: random initialisation."""
     return build_from_spec(_DENSENET121, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size)
+                           weights=weights, num_classes=num_classes, input_size=input_size,
+                           decoder_channels=decoder_channels)
 
 
 @register_model("densenet169")
 def densenet169(*, split: str | None = None, bottleneck_channels: int | None = None,
                 weights: Weights = "default", num_classes: int | None = None,
-                input_size: InputSize = (224, 224)) -> SplitModel:
+                input_size: InputSize = (224, 224),
+                decoder_channels: int | None = None) -> SplitModel:
     """DenseNet-169 (Huang et al., CVPR 2017), a BottleFit teacher.
 
     ``"default"`` weights: random initialisation.
     """
     return build_from_spec(_DENSENET169, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size)
+                           weights=weights, num_classes=num_classes, input_size=input_size,
+                           decoder_channels=decoder_channels)
 
 
 @register_model("densenet201")
 def densenet201(*, split: str | None = None, bottleneck_channels: int | None = None,
                 weights: Weights = "default", num_classes: int | None = None,
-                input_size: InputSize = (224, 224)) -> SplitModel:
+                input_size: InputSize = (224, 224),
+                decoder_channels: int | None = None) -> SplitModel:
     """DenseNet-201 (Huang et al., CVPR 2017), a BottleFit teacher.
 
     ``"default"`` weights: random initialisation.
     """
     return build_from_spec(_DENSENET201, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size)
+                           weights=weights, num_classes=num_classes, input_size=input_size,
+                           decoder_channels=decoder_channels)

@@ -79,10 +79,12 @@ _LITE0 = TeacherSpec(
 @register_model("efficientnet_lite0", normalization=_LITE0.normalization)
 def efficientnet_lite0(*, split: str | None = None, bottleneck_channels: int | None = None,
                        weights: Weights = "default", num_classes: int | None = None,
-                       input_size: InputSize = (224, 224)) -> SplitModel:
+                       input_size: InputSize = (224, 224),
+                       decoder_channels: int | None = None) -> SplitModel:
     """EfficientNet-Lite0 (Tan & Le, 2019; TF Lite variant), 4.65 M parameters.
 
     ``"default"`` weights: the packaged ImageNet weights (about 75 % top-1 upstream).
     """
     return build_from_spec(_LITE0, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size)
+                           weights=weights, num_classes=num_classes, input_size=input_size,
+                           decoder_channels=decoder_channels)

@@ -64,7 +64,7 @@ def get_model_normalization(name: str) -> str:
 def build_split_model(name: str, *, split: str | None = None,
                       bottleneck_channels: int | None = None, weights: Weights = "default",
                       num_classes: int | None = None, input_size: InputSize = (224, 224),
-                      ) -> SplitModel:
+                      decoder_channels: int | None = None) -> SplitModel:
     """Build a registered model split in two, in eval mode.
 
     - ``split``: a module path of the teacher (``"layer2"``,
@@ -82,10 +82,15 @@ def build_split_model(name: str, *, split: str | None = None,
       size than the checkpoint's replaces the classifier (left initialised).
     - ``input_size``: (H, W) that :class:`SplitInfo` shapes describe; the model
       itself accepts other sizes (bottleneck models: sides divisible by 32).
+    - ``decoder_channels``: hidden width of a bottleneck's decoder; ``None`` = the
+      packaged student's (``weights="default"`` where one is packaged, see
+      :func:`packaged_student`), else the student checkpoint's, else 512 (the authors').
+      With ``weights="default"``, a packaged BottleFit student for ``(name, C)`` is
+      loaded over the packaged teacher.
     """
     return get_model_builder(name)(split=split, bottleneck_channels=bottleneck_channels,
                                    weights=weights, num_classes=num_classes,
-                                   input_size=input_size)
+                                   input_size=input_size, decoder_channels=decoder_channels)
 
 
 def build_teacher(model: SplitModel | str, *, weights: Weights = "default",

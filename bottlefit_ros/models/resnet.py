@@ -47,28 +47,34 @@ _RESNET152 = _spec("resnet152", torchvision.models.resnet152)
 @register_model("resnet18")
 def resnet18(*, split: str | None = None, bottleneck_channels: int | None = None,
              weights: Weights = "default", num_classes: int | None = None,
-             input_size: InputSize = (224, 224)) -> SplitModel:
+             input_size: InputSize = (224, 224),
+             decoder_channels: int | None = None) -> SplitModel:
     """ResNet-18 (He et al., CVPR 2016). ``"default"`` weights: random initialisation."""
     return build_from_spec(_RESNET18, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size)
+                           weights=weights, num_classes=num_classes, input_size=input_size,
+                           decoder_channels=decoder_channels)
 
 
 @register_model("resnet50")
 def resnet50(*, split: str | None = None, bottleneck_channels: int | None = None,
              weights: Weights = "default", num_classes: int | None = None,
-             input_size: InputSize = (224, 224)) -> SplitModel:
+             input_size: InputSize = (224, 224),
+             decoder_channels: int | None = None) -> SplitModel:
     """ResNet-50 (He et al., CVPR 2016). ``"default"`` weights: random initialisation."""
     return build_from_spec(_RESNET50, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size)
+                           weights=weights, num_classes=num_classes, input_size=input_size,
+                           decoder_channels=decoder_channels)
 
 
 @register_model("resnet152")
 def resnet152(*, split: str | None = None, bottleneck_channels: int | None = None,
               weights: Weights = "default", num_classes: int | None = None,
-              input_size: InputSize = (224, 224)) -> SplitModel:
+              input_size: InputSize = (224, 224),
+              decoder_channels: int | None = None) -> SplitModel:
     """ResNet-152 (He et al., CVPR 2016), BottleFit's main ImageNet teacher.
 
     ``"default"`` weights: random initialisation.
     """
     return build_from_spec(_RESNET152, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size)
+                           weights=weights, num_classes=num_classes, input_size=input_size,
+                           decoder_channels=decoder_channels)
