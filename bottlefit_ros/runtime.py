@@ -38,7 +38,9 @@ class ModelSpec:
 
     model: str = 'efficientnet_lite0'
     split: str = ''                 # '' = the model's default split point
-    bottleneck_channels: int = 0    # 0 = natural split (no bottleneck)
+    # The packaged BottleFit student (docs/model-card-efficientnet-lite0-bottlefit.md);
+    # 0 = the natural split of the unchanged teacher.
+    bottleneck_channels: int = 12
     weights: str = 'default'        # 'default', '' (random init) or a checkpoint path
 
     def build(self) -> SplitModel:

@@ -16,9 +16,8 @@ from bottlefit_ros.sources import FolderSource, frames
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def reference_labels(mode: str) -> list[str]:
+def reference_labels(mode: str, spec: ModelSpec) -> list[str]:
     """Top-1 labels of the sample photos, computed in this process."""
-    spec = ModelSpec()
     robot = RobotRunner(spec, mode=mode)
     edge = EdgeRunner(spec) if mode != 'local' else None
     labels = []
@@ -29,25 +28,31 @@ def reference_labels(mode: str) -> list[str]:
     return labels
 
 
-def unsplit_labels() -> list[str]:
-    model = ModelSpec().build()
-    robot = RobotRunner(ModelSpec(), mode='local')
+def unsplit_labels(spec: ModelSpec) -> list[str]:
+    model = spec.build()
+    robot = RobotRunner(spec, mode='local')
     with torch.inference_mode():
         return [robot.labels[int(model(robot.preprocess(rgb)).argmax())]
                 for rgb in frames(FolderSource(loop=False))]
 
 
-@pytest.mark.parametrize('mode', ['split', 'offload', 'local'])
-def test_every_frame_delivered_with_reference_labels(mode, nodes, tmp_path, wait_for):
+# The packaged default (BottleFit student) in each mode, and the natural split,
+# whose labels must also be the unsplit teacher's.
+@pytest.mark.parametrize('mode,channels', [('split', None), ('offload', None), ('local', None),
+                                           ('split', 0)],
+                         ids=['split', 'offload', 'local', 'split-natural'])
+def test_every_frame_delivered_with_reference_labels(mode, channels, nodes, tmp_path, wait_for):
+    spec = ModelSpec() if channels is None else ModelSpec(bottleneck_channels=channels)
+    model_params = {'bottleneck_channels': spec.bottleneck_channels}
     n_frames = len(FolderSource(loop=False))
     csv_path, summary_path = tmp_path / 'frames.csv', tmp_path / 'summary.json'
     mcap_path = tmp_path / 'frames.mcap'
     if mode != 'local':
-        nodes.start('edge_node', num_threads=1)
+        nodes.start('edge_node', num_threads=1, **model_params)
     monitor = nodes.start('monitor_node', max_frames=n_frames, csv_path=str(csv_path),
                           mcap_path=str(mcap_path), summary_path=str(summary_path))
     nodes.start('camera_node', mode=mode, source='folder', loop=False, max_frames=n_frames,
-                rate_hz=5.0, num_threads=1)
+                rate_hz=5.0, num_threads=1, **model_params)
     finished = wait_for(lambda: monitor.poll() is not None, timeout_s=150)
     assert finished, 'monitor did not receive all frames:\n' + nodes.log('monitor_node')[-2000:]
     assert monitor.returncode == 0, nodes.log('monitor_node')
@@ -58,9 +63,9 @@ def test_every_frame_delivered_with_reference_labels(mode, nodes, tmp_path, wait
     assert [int(r['seq']) for r in rows] == list(range(n_frames))
     assert {r['mode'] for r in rows} == {mode}
     got = [r['top1_label'] for r in rows]
-    assert got == reference_labels(mode)
-    if mode != 'offload':   # JPEG re-encoding may change a borderline label
-        assert got == unsplit_labels()
+    assert got == reference_labels(mode, spec)
+    if spec.bottleneck_channels == 0:   # natural split: 8-bit bottleneck, teacher's labels
+        assert got == unsplit_labels(spec)
     for r in rows:
         assert float(r['e2e_ms']) > 0
         assert float(r['e2e_ms']) >= float(r['head_ms'])
