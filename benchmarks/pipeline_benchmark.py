@@ -17,7 +17,6 @@ ROS_DOMAIN_ID of its own.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import random
@@ -33,7 +32,12 @@ import numpy as np
 import torch
 
 from bottlefit_ros.codec import JpegCodec, TensorCodec
-from bottlefit_ros.runtime import ModelSpec, RobotRunner
+from bottlefit_ros.deployment import NodeSpec
+from bottlefit_ros.framelog import read_frame_log
+from bottlefit_ros.launcher import default_params_file, node_command, stop_processes
+from bottlefit_ros.metrics import FrameRecord
+from bottlefit_ros.models import Preprocessor
+from bottlefit_ros.runtime import ModelSpec
 from bottlefit_ros.sources import FolderSource, frames
 
 
@@ -46,94 +50,89 @@ def _median_ms(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(times), float(np.percentile(times, 95))
 
 
-def compute_table(spec: ModelSpec, photos: list[np.ndarray], repeats: int) -> list[str]:
-    model = spec.build()
-    robot = RobotRunner(spec, mode='split')
-    x = robot.preprocess(photos[0])
-    rows = [f'| stage | p50 ms | p95 ms |', '|---|---:|---:|']
-    with torch.inference_mode():
-        for _ in range(3):
-            model(x)
-        z = model.head(x)
-        for name, fn in (('preprocess (resize + normalize)', lambda: robot.preprocess(photos[0])),
-                         ('head (robot, split mode)', lambda: model.head(x)),
-                         ('tail (edge)', lambda: model.tail(z)),
-                         ('whole model (robot, local mode)', lambda: model(x))):
-            p50, p95 = _median_ms(fn, repeats)
-            rows.append(f'| {name} | {p50:.2f} | {p95:.2f} |')
-    info = model.info
-    rows.append('')
-    rows.append(f'head {info.head_params:,} params, tail {info.tail_params:,} params, '
-                f'head output {tuple(info.head_output_shape)}')
+def _label(spec: ModelSpec) -> str:
+    return (f'BottleFit C={spec.bottleneck_channels}' if spec.bottleneck_channels
+            else 'natural split')
+
+
+def compute_table(specs: list[ModelSpec], photos: list[np.ndarray], repeats: int) -> list[str]:
+    rows = ['| split model | head output | head params | preprocess p50 ms | '
+            'head p50 ms (robot) | tail p50 ms (edge) | whole model p50 ms (local) |',
+            '|---|---|---:|---:|---:|---:|---:|']
+    for spec in specs:
+        model = spec.build()
+        pre = Preprocessor.for_model(model)
+        x = pre(photos[0])
+        with torch.inference_mode():
+            for _ in range(3):
+                model(x)
+            z = model.head(x)
+            times = [_median_ms(fn, repeats)[0] for fn in (
+                lambda: pre(photos[0]), lambda: model.head(x), lambda: model.tail(z),
+                lambda: model(x))]
+        info = model.info
+        rows.append(f'| {_label(spec)} ({info.split}) | {"x".join(map(str, info.head_output_shape))}'
+                    f' | {info.head_params:,} | ' + ' | '.join(f'{t:.2f}' for t in times) + ' |')
     return rows
 
 
-def codec_table(spec: ModelSpec, photos: list[np.ndarray], repeats: int) -> tuple[list[str], int]:
-    model = spec.build()
-    robot = RobotRunner(spec, mode='split')
-    with torch.inference_mode():
-        zs = [model.head(robot.preprocess(p)).numpy() for p in photos]
-    rows = ['| payload | bytes/frame (mean) | vs JPEG q90 | encode p50 ms | decode p50 ms |',
-            '|---|---:|---:|---:|---:|']
+def codec_table(specs: list[ModelSpec], photos: list[np.ndarray],
+                repeats: int) -> tuple[list[str], int]:
+    """Bytes and codec times per frame; returns the rows and the first spec's
+    q8+zstd bytes per frame (the default's payload, for the transport rows)."""
+    results: dict[str, tuple[float, float, float]] = {}
     jpeg = JpegCodec(90)
-    size = robot.preprocess.input_size if hasattr(robot.preprocess, 'input_size') else (224, 224)
+    size = Preprocessor.for_model(specs[0].model).size
     resized = [cv2.resize(p, (size[1], size[0]), interpolation=cv2.INTER_AREA) for p in photos]
-    results = {}
     for name, imgs in (('JPEG q90, camera frame (offload mode)', photos),
                        (f'JPEG q90, {size[0]}x{size[1]} model input', resized)):
         blobs = [jpeg.encode(p) for p in imgs]
         enc = _median_ms(lambda: [jpeg.encode(p) for p in imgs], repeats)[0] / len(imgs)
         dec = _median_ms(lambda: [jpeg.decode(b) for b in blobs], repeats)[0] / len(imgs)
         results[name] = (float(np.mean([len(b) for b in blobs])), enc, dec)
-    jpeg_bytes = results['JPEG q90, camera frame (offload mode)'][0]
-    split_bytes = 0
-    for codec_name in ('q8+zstd', 'q8', 'f32+zstd'):
-        codec = TensorCodec(codec_name)
-        encs = [codec.encode(z) for z in zs]
-        enc = _median_ms(lambda: [codec.encode(z) for z in zs], repeats)[0] / len(zs)
-        dec = _median_ms(lambda: [codec.decode(e) for e in encs], repeats)[0] / len(zs)
-        results[f'bottleneck {codec_name} (split mode)'] = (
-            float(np.mean([len(e.payload) for e in encs])), enc, dec)
-        if codec_name == 'q8+zstd':
-            split_bytes = int(np.mean([len(e.payload) for e in encs]))
-    raw_rgb = float(np.mean([p.nbytes for p in photos]))
-    results['raw RGB camera frame'] = (raw_rgb, 0.0, 0.0)
+    default_bytes = 0
+    for spec in specs:
+        model = spec.build()
+        pre = Preprocessor.for_model(model)
+        with torch.inference_mode():
+            zs = [model.head(pre(p)).numpy() for p in photos]
+        for codec_name in ('q8+zstd', 'q8', 'f32+zstd'):
+            codec = TensorCodec(codec_name)
+            encs = [codec.encode(z) for z in zs]
+            enc = _median_ms(lambda: [codec.encode(z) for z in zs], repeats)[0] / len(zs)
+            dec = _median_ms(lambda: [codec.decode(e) for e in encs], repeats)[0] / len(zs)
+            nbytes = float(np.mean([len(e.payload) for e in encs]))
+            results[f'{_label(spec)} bottleneck, {codec_name} (split mode)'] = (nbytes, enc, dec)
+            if spec is specs[0] and codec_name == 'q8+zstd':
+                default_bytes = int(nbytes)
+    results['raw RGB camera frame'] = (float(np.mean([p.nbytes for p in photos])), 0.0, 0.0)
     results[f'raw RGB {size[0]}x{size[1]} model input'] = (float(size[0] * size[1] * 3), 0.0, 0.0)
+    jpeg_bytes = results['JPEG q90, camera frame (offload mode)'][0]
+    rows = ['| payload | bytes/frame (mean) | vs JPEG q90 frame | encode p50 ms | decode p50 ms |',
+            '|---|---:|---:|---:|---:|']
     for name, (nbytes, enc, dec) in results.items():
         rows.append(f'| {name} | {nbytes:,.0f} | {nbytes / jpeg_bytes:.2f}x | '
                     f'{enc:.3f} | {dec:.3f} |')
-    return rows, split_bytes
+    return rows, default_bytes
 
 
-def _pipeline(frames_n: int, out: Path, env: dict) -> list[dict]:
-    from ament_index_python.packages import get_package_share_directory
-
-    from bottlefit_ros.deployment import NodeSpec
-    from bottlefit_ros.launcher import node_command
-    params = str(Path(get_package_share_directory('bottlefit_ros')) / 'config' / 'bottlefit.yaml')
-    csv_path = out / 'frames.csv'
-    procs = []
+def _pipeline(frames_n: int, out: Path, env: dict) -> list[FrameRecord]:
+    """The packaged nodes and parameter file, bounded to ``frames_n`` frames."""
+    log_path = out / 'frames.csv'
     specs = [('edge_node', {'num_threads': 1}),
-             ('monitor_node', {'max_frames': frames_n, 'csv_path': str(csv_path)}),
+             ('monitor_node', {'max_frames': frames_n, 'csv_path': str(log_path)}),
              ('camera_node', {'source': 'folder', 'max_frames': frames_n, 'rate_hz': 10.0,
                               'num_threads': 1})]
+    procs: dict[str, subprocess.Popen] = {}
     for exe, extra in specs:
-        log = (out / f'{exe}.log').open('w')
-        procs.append(subprocess.Popen(node_command(NodeSpec(exe), params_file=params, extra=extra),
-                                      env=env, stdout=log, stderr=subprocess.STDOUT))
+        cmd = node_command(NodeSpec(exe), params_file=default_params_file(), extra=extra)
+        with (out / f'{exe}.log').open('w') as log:
+            procs[exe] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        procs[1].wait(timeout=240)
+        procs['monitor_node'].wait(timeout=240)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(2)
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    with csv_path.open() as f:
-        return list(csv.DictReader(f))
+        stop_processes(procs)
+    return read_frame_log(log_path)
 
 
 def transport_table(frames_n: int, payload_bytes: int) -> list[str]:
@@ -141,9 +140,9 @@ def transport_table(frames_n: int, payload_bytes: int) -> list[str]:
                ROS_DOMAIN_ID=os.environ.get('ROS_DOMAIN_ID', str(random.randint(1, 100))))
     out = Path(tempfile.mkdtemp(prefix='bottlefit_bench_'))
     rows = _pipeline(frames_n, out, env)
-    transport = [float(r['transport_ms']) for r in rows]
-    e2e = [float(r['e2e_ms']) for r in rows]
-    payload = int(np.mean([int(r['payload_bytes']) for r in rows]))
+    transport = [r.transport_ms for r in rows]
+    e2e = [r.e2e_ms for r in rows]
+    payload = int(np.mean([r.payload_bytes for r in rows]))
     pong = subprocess.Popen([sys.executable, __file__, '--pong'], env=env)
     try:
         rtts = subprocess.run([sys.executable, __file__, '--ping', str(payload),
@@ -222,17 +221,19 @@ def main() -> int:
         _ping(*a.ping)
         return 0
     torch.set_num_threads(a.threads)
-    spec = ModelSpec()
+    specs = [ModelSpec(), ModelSpec(bottleneck_channels=0)]   # the default, and the natural split
     photos = list(frames(FolderSource(loop=False)))
-    print(f'# bottlefit_ros pipeline benchmark\n\nmodel {spec.model} (default split), '
+    print(f'# bottlefit_ros pipeline benchmark\n\nmodel {specs[0].model}: the packaged default '
+          f'({_label(specs[0])}) and the natural split, '
           f'{len(photos)} sample photos, torch {torch.__version__} on {platform.processor() or platform.machine()}, '
           f'{a.threads} torch thread(s), {os.cpu_count()} cores\n')
     print('## Compute per frame (batch 1)\n')
-    print('\n'.join(compute_table(spec, photos, a.repeats)))
+    print('\n'.join(compute_table(specs, photos, a.repeats)))
     print('\n## Bytes and codec time per frame\n')
-    rows, split_bytes = codec_table(spec, photos, a.repeats)
+    rows, split_bytes = codec_table(specs, photos, a.repeats)
     print('\n'.join(rows))
-    print(f'\n## Transport ({a.frames} frames at 10 Hz, loopback, Fast DDS)\n')
+    print(f'\n## Transport: the default pipeline, {a.frames} frames at 10 Hz, loopback, '
+          'Fast DDS\n')
     print('\n'.join(transport_table(a.frames, split_bytes)))
     return 0
 
