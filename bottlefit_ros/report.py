@@ -267,14 +267,24 @@ Lost = sequence numbers missing from the run's range.</p>
 """
 
 
+FIGURE_NAMES = ('latency-over-time', 'latency-cdf', 'stages', 'bytes', 'energy')
+
+
 def write_report(paths: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *,
-                 title: str = DEFAULT_TITLE) -> list[Run]:
-    """Read the logs, write the HTML page to ``output``; the runs it shows."""
+                 title: str = DEFAULT_TITLE,
+                 figures_dir: str | os.PathLike[str] | None = None) -> list[Run]:
+    """Read the logs, write the HTML page to ``output``; the runs it shows. With
+    ``figures_dir``, also write each plot there as ``<output stem>-<name>.png``."""
     runs = load_runs(paths)
     page = render_report(runs, sources=[Path(p).name for p in paths], title=title)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding='utf-8')
+    if figures_dir is not None:
+        fig_dir = Path(figures_dir)
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        for name, (_caption, png) in zip(FIGURE_NAMES, _plots(runs)):
+            (fig_dir / f'{out.stem}-{name}.png').write_bytes(base64.b64decode(png))
     return runs
 
 
@@ -287,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('-o', '--output', default='report.html', help='HTML file to write '
                     '(default: %(default)s)')
     ap.add_argument('--title', default=DEFAULT_TITLE)
+    ap.add_argument('--figures', metavar='DIR', help='also write each plot as a PNG file here')
     a = ap.parse_args(argv)
     try:
-        runs = write_report(a.logs, a.output, title=a.title)
+        runs = write_report(a.logs, a.output, title=a.title, figures_dir=a.figures)
     except ValueError as e:   # a log missing, unreadable or empty
         print(f'{ap.prog}: error: {" ".join(str(e).split())}', file=sys.stderr)
         return 2

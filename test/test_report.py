@@ -99,3 +99,13 @@ def test_bad_log_is_a_one_line_error(tmp_path: Path, logs: list[Path], case: str
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and 'error' in err and bad.name in err
     assert not out.exists()
+
+
+def test_figures_are_also_written_as_png_files(tmp_path: Path, logs: list[Path]) -> None:
+    out = tmp_path / 'trial.html'
+    assert main([*map(str, logs), '-o', str(out), '--figures', str(tmp_path / 'fig')]) == 0
+    pngs = sorted((tmp_path / 'fig').glob('trial-*.png'))
+    assert [p.stem for p in pngs] == sorted(f'trial-{n}' for n in
+                                            ('latency-over-time', 'latency-cdf', 'stages',
+                                             'bytes', 'energy'))
+    assert all(p.read_bytes().startswith(b'\x89PNG') for p in pngs)
