@@ -82,15 +82,15 @@ def bottleneck_msg(enc: EncodedTensor, *, stamp: Time, frame_id: str, seq: int, 
 
 def encoded_from_msg(msg: Bottleneck) -> EncodedTensor:
     """The :class:`EncodedTensor` a ``Bottleneck`` message carries (not yet validated:
-    the codec's ``decode`` checks every field before allocating)."""
+    the codec's ``decode`` checks every field before allocating). The payload is a
+    view of the message's buffer, not a copy."""
     try:
         shape = tuple(int(s) for s in msg.shape)
-        payload = bytes(msg.payload)
     except (TypeError, ValueError) as exc:
-        raise MalformedPayloadError(f'unreadable shape or payload: {exc}') from None
+        raise MalformedPayloadError(f'unreadable shape: {exc}') from None
     return EncodedTensor(codec=msg.codec, dtype=msg.dtype, shape=shape, scale=float(msg.scale),
                          zero_point=int(msg.zero_point), raw_size=int(msg.raw_size),
-                         payload=payload)
+                         payload=memoryview(msg.payload))
 
 
 def classification_msg(result: TopK, *, header, seq: int, mode: str, model: str,

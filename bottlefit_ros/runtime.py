@@ -202,7 +202,7 @@ class EdgeRunner:
         self.preprocess = Preprocessor.for_model(model)
         self._tail = model.tail
         self._model = model if accept_offload else None
-        self._tensor_codec = TensorCodec(level=3, max_raw_bytes=max_payload_bytes)
+        self._tensor_codec = TensorCodec(max_raw_bytes=max_payload_bytes)
         max_pixels = max_payload_bytes // 3
         self._jpeg = JpegCodec(max_pixels=max_pixels)
 

@@ -63,7 +63,7 @@ def declare(node: Node, params: Sequence[Param]) -> dict[str, object]:
         desc = ParameterDescriptor(description=p.description, read_only=p.read_only)
         if p.choices:
             desc.additional_constraints = 'one of: ' + ', '.join(p.choices)
-        if p.min is not None and isinstance(p.default, bool) is False:
+        if p.min is not None and not isinstance(p.default, bool):
             if isinstance(p.default, int):
                 desc.integer_range = [IntegerRange(from_value=int(p.min), to_value=int(p.max),
                                                    step=0)]

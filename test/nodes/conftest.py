@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -11,14 +10,14 @@ from typing import Callable, Iterator
 
 import pytest
 
-from bottlefit_ros.deployment import DEFAULT_PARAMS_FILE, NodeSpec
+from bottlefit_ros.deployment import NodeSpec
 
 try:
     import rclpy
     import rclpy.executors
 
     import bottlefit_ros.msg  # noqa: F401  (generated at build time)
-    from bottlefit_ros.launcher import node_command
+    from bottlefit_ros.launcher import default_params_file, node_command, stop_processes
     ROS_ERROR = ''
 except ImportError as exc:   # the core alone (pip install -r requirements-core.txt)
     ROS_ERROR = f'needs rclpy and the colcon-built package (`make test`): {exc}'
@@ -36,7 +35,6 @@ def pytest_collection_modifyitems(config, items):
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.skip(reason=ROS_ERROR))
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _wait_for(predicate: Callable[[], bool], timeout_s: float, poll: Callable[[], None] | None = None,
@@ -71,8 +69,7 @@ def domain_id(monkeypatch: pytest.MonkeyPatch) -> int:
 @pytest.fixture
 def params_file() -> str:
     """The packaged parameter file (what the launch files use)."""
-    from ament_index_python.packages import get_package_share_directory
-    return str(Path(get_package_share_directory('bottlefit_ros')) / 'config' / DEFAULT_PARAMS_FILE)
+    return default_params_file()
 
 
 class NodeProcesses:
@@ -85,8 +82,9 @@ class NodeProcesses:
 
     def start(self, executable: str, **params: object) -> subprocess.Popen:
         cmd = node_command(NodeSpec(executable), params_file=self.params_file, extra=params)
-        log = (self.log_dir / f'{executable}.log').open('w')
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        with (self.log_dir / f'{executable}.log').open('w') as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                    env=dict(os.environ))
         self.procs[executable] = proc
         return proc
 
@@ -94,15 +92,7 @@ class NodeProcesses:
         return (self.log_dir / f'{executable}.log').read_text()
 
     def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in self.procs.values():
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(self.procs, timeout_s=15.0)
 
 
 @pytest.fixture
