@@ -12,6 +12,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 SetParametersResult)
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from bottlefit_ros.runtime import ModelSpec
 
@@ -47,6 +48,16 @@ COMPUTE_PARAMS = (
     Param('diagnostics_period_s', 1.0, 'period of the /diagnostics status', min=0.1,
           max=3600.0),
 )
+
+
+# Frames robot -> edge (bottleneck or JPEG): reliable, a short queue, volatile.
+FRAME_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Results: also transient-local, so results published while a subscriber is still
+# being matched (discovery at start-up takes longer on a loaded robot) reach it once
+# it matches, if it asks for transient-local (the monitor does). Volatile
+# subscribers, e.g. a navigation stack's, match as usual and get no history.
+RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def model_spec(values: dict[str, object]) -> ModelSpec:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import Image
@@ -22,8 +22,9 @@ from std_msgs.msg import Header
 from bottlefit_ros.codec import CODECS
 from bottlefit_ros.conversions import bottleneck_msg, classification_msg, image_to_rgb
 from bottlefit_ros.msg import Bottleneck, Classification
-from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, MODEL_PARAMS, Counters, Param, declare,
-                                        model_spec, reject_read_only_and_invalid, run)
+from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, MODEL_PARAMS, RESULT_QOS,
+                                        Counters, Param, declare, model_spec,
+                                        reject_read_only_and_invalid, run)
 from bottlefit_ros.runtime import MODES, RobotRunner, set_torch_threads
 from bottlefit_ros.sources import open_source
 
@@ -43,7 +44,7 @@ PARAMS = (
     Param('max_frames', 0, 'stop sending after this many frames; 0 = no limit', min=0,
           max=2**31 - 1),
     Param('start_when_subscribed', True, 'hold frames until the output topic has matched a '
-          'subscriber and the result topic has one'),
+          'subscriber and the result topic has a publisher and a subscriber'),
     Param('start_delay_s', 1.0, 'with start_when_subscribed: wait this long after the '
           'subscribers appear, so they can match each other too', min=0.0, max=60.0),
     Param('frame_id', 'camera', 'frame_id for frames from an owned source'),
@@ -73,13 +74,12 @@ class CameraNode(Node):
         self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0)
         self.seq = 0
 
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         overrides = QoSOverridingOptions.with_default_policies()
         if self.mode == 'local':
-            self.pub = self.create_publisher(Classification, 'classification', qos,
+            self.pub = self.create_publisher(Classification, 'classification', RESULT_QOS,
                                              qos_overriding_options=overrides)
         else:
-            self.pub = self.create_publisher(Bottleneck, 'bottleneck', qos,
+            self.pub = self.create_publisher(Bottleneck, 'bottleneck', FRAME_QOS,
                                              qos_overriding_options=overrides)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(float(p['diagnostics_period_s']), self._publish_diagnostics)
@@ -103,14 +103,18 @@ class CameraNode(Node):
     def _ready(self) -> bool:
         """Whether frames may flow: with ``start_when_subscribed``, once this
         publisher has matched a subscriber (the edge; in local mode the
-        monitor), the result topic has a subscriber in the graph, and
-        ``start_delay_s`` has passed since, so the edge can match it too."""
+        monitor), the result topic has a publisher (the edge) and a subscriber
+        in the graph, and ``start_delay_s`` has passed since, so they can match
+        each other too. Results published before they do still reach a
+        transient-local subscriber such as the monitor (``RESULT_QOS``)."""
         if self._ready_since is not None:
             return self.get_clock().now() >= self._ready_since
         if not self.wait_for_subscribers:
             self._ready_since = self.get_clock().now()
             return True
-        if self.pub.get_subscription_count() > 0 and self.count_subscribers('classification') > 0:
+        if (self.pub.get_subscription_count() > 0
+                and self.count_publishers('classification') > 0
+                and self.count_subscribers('classification') > 0):
             self._ready_since = self.get_clock().now() + Duration(seconds=self.start_delay_s)
             self.get_logger().info(f'subscribers matched; first frame in {self.start_delay_s} s')
         return False

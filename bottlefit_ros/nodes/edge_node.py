@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
 from bottlefit_ros.codec import CodecError, PayloadTooLargeError, UnknownCodecError
 from bottlefit_ros.conversions import classification_msg, encoded_from_msg, timings_from_msg
 from bottlefit_ros.msg import Bottleneck, Classification
-from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, MODEL_PARAMS, Counters, Param, declare,
-                                        model_spec, reject_read_only_and_invalid, run)
+from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, MODEL_PARAMS, RESULT_QOS,
+                                        Counters, Param, declare, model_spec,
+                                        reject_read_only_and_invalid, run)
 from bottlefit_ros.runtime import JPEG_CODEC, EdgeRunner, MismatchError, set_torch_threads
 
 PARAMS = (
@@ -44,11 +44,10 @@ class EdgeNode(Node):
                                  top_k=int(p['top_k']), device=str(p['device']),
                                  accept_offload=bool(p['accept_offload']))
         self.counters = Counters(frames_in=0, frames_served=0, **{k: 0 for k in REJECT_KEYS})
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         overrides = QoSOverridingOptions.with_default_policies()
-        self.pub = self.create_publisher(Classification, 'classification', qos,
+        self.pub = self.create_publisher(Classification, 'classification', RESULT_QOS,
                                          qos_overriding_options=overrides)
-        self.create_subscription(Bottleneck, 'bottleneck', self._on_bottleneck, qos,
+        self.create_subscription(Bottleneck, 'bottleneck', self._on_bottleneck, FRAME_QOS,
                                  qos_overriding_options=overrides)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(float(p['diagnostics_period_s']), self._publish_diagnostics)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 
@@ -60,7 +60,7 @@ class MonitorNode(Node):
         self.max_frames = int(p['max_frames'])
         self.summary_path = str(p['summary_path'])
         self.records: list[FrameRecord] = []
-        self.counters = Counters(results=0, results_rejected=0)
+        self.counters = Counters(results=0, results_rejected=0, results_before_start=0)
         self.logs: list[FrameLog] = []
         for key, log_class in (('csv_path', CsvFrameLog), ('mcap_path', McapFrameLog)):
             if p[key]:
@@ -70,7 +70,11 @@ class MonitorNode(Node):
                     self.get_logger().error(f'cannot open {key} {p[key]!r}, not logging '
                                             f'there: {exc}')
         self.metrics_pub = self.create_publisher(FrameMetrics, 'frame_metrics', 50)
-        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        # Transient-local: results the edge published before this subscription
+        # matched it (start-up discovery) still arrive; see RESULT_QOS.
+        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.start_ns = self.get_clock().now().nanoseconds
         self.create_subscription(Classification, 'classification', self._on_result, qos,
                                  qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -82,6 +86,16 @@ class MonitorNode(Node):
     def _on_result(self, msg: Classification) -> None:
         arrival_ns = self.get_clock().now().nanoseconds
         stamp_ns = Time.from_msg(msg.header.stamp).nanoseconds
+        if stamp_ns < self.start_ns:
+            # History replayed to a late-joining monitor: its latency says
+            # nothing about the pipeline, so it is counted, not measured.
+            self.counters['results_before_start'] += 1
+            self.get_logger().info(
+                f'result seq={msg.seq} was captured {(self.start_ns - stamp_ns) / 1e9:.3f} s '
+                'before this monitor started; not measured '
+                '(history replayed to a late-joining monitor, or the camera\'s clock is behind '
+                'this host\'s)', throttle_duration_sec=5.0)
+            return
         if not (msg.class_ids and msg.labels and msg.scores):
             self.counters['results_rejected'] += 1
             self.get_logger().warning(f'result seq={msg.seq} has no classes; ignored',

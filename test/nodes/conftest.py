@@ -91,6 +91,12 @@ class NodeProcesses:
     def log(self, executable: str) -> str:
         return (self.log_dir / f'{executable}.log').read_text()
 
+    def logs(self, tail_chars: int = 3000) -> str:
+        """The end of every started node's log, with its exit status, for a
+        failure message."""
+        return ''.join(f'\n--- {name} (exit {proc.poll()}) ---\n{self.log(name)[-tail_chars:]}'
+                       for name, proc in self.procs.items())
+
     def stop(self) -> None:
         stop_processes(self.procs, timeout_s=15.0)
 

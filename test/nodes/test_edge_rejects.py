@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip('bottlefit_ros.msg', reason='needs the colcon-built package (`make test`)')
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from bottlefit_ros.conversions import bottleneck_msg
 from bottlefit_ros.msg import Bottleneck, Classification
@@ -112,3 +112,13 @@ def test_malformed_frames_rejected_counted_and_valid_frames_served(nodes, ros_no
     assert int(diag['rejected_internal_error']) == 0, nodes.log('edge_node')
     log = nodes.log('edge_node')
     assert 'rejected frame' in log and 'fingerprint' in log
+
+    # Results are transient-local (depth 10): a subscriber that matches late,
+    # as a monitor may while discovery completes, still gets the latest ones.
+    late: list[int] = []
+    late_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    ros_node.node.create_subscription(Classification, 'classification',
+                                      lambda m: late.append(m.seq), late_qos)
+    assert wait_for(lambda: len(late) >= 10, timeout_s=30, poll=ros_node.spin), late
+    assert late == valid_seqs[-10:]

@@ -1,5 +1,6 @@
 """The monitor node alone: per-frame metrics from result messages, malformed
-results counted and ignored, /diagnostics, and the summary written at shutdown."""
+results and results captured before it started counted and not measured,
+/diagnostics, and the summary written at shutdown."""
 from __future__ import annotations
 
 import json
@@ -11,10 +12,10 @@ pytest.importorskip('bottlefit_ros.msg', reason='needs the colcon-built package 
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.duration import Duration  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from bottlefit_ros.framelog import read_frame_log  # noqa: E402
 from bottlefit_ros.msg import Classification, FrameMetrics  # noqa: E402
+from bottlefit_ros.nodes._common import RESULT_QOS  # noqa: E402
 
 pytestmark = [pytest.mark.ros]
 
@@ -39,10 +40,9 @@ def test_monitor_measures_counts_and_summarizes(nodes, ros_node, tmp_path, wait_
                           mcap_path=str(mcap_path), summary_period_s=0.2,
                           power_reader='estimate', power_profile='jetson_nano')
     node = ros_node.node
-    qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-    pub = node.create_publisher(Classification, 'classification', qos)
+    pub = node.create_publisher(Classification, 'classification', RESULT_QOS)  # the edge's
     metrics: list[FrameMetrics] = []
-    node.create_subscription(FrameMetrics, 'frame_metrics', metrics.append, 50)
+    metrics_sub = node.create_subscription(FrameMetrics, 'frame_metrics', metrics.append, 50)
     diag: dict[str, str] = {}
 
     def on_diag(arr: DiagnosticArray) -> None:
@@ -50,14 +50,18 @@ def test_monitor_measures_counts_and_summarizes(nodes, ros_node, tmp_path, wait_
             if st.hardware_id == 'monitor_node':
                 diag.update({kv.key: kv.value for kv in st.values})
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
-    assert wait_for(lambda: pub.get_subscription_count() > 0 and
-                    node.count_publishers('frame_metrics') > 0, timeout_s=60,
-                    poll=ros_node.spin), nodes.log('monitor_node')
+    # Its first status comes a period after it started, so the results below,
+    # stamped 40 ms before they are sent, were captured after it started.
+    assert wait_for(lambda: pub.get_subscription_count() > 0 and 'results' in diag
+                    and metrics_sub.get_publisher_count() > 0,
+                    timeout_s=60, poll=ros_node.spin), nodes.log('monitor_node')
 
     for seq in (0, 1, 3):                      # frame 2 never arrives
         pub.publish(result(node, seq, age_ms=40.0))
     pub.publish(result(node, 4, age_ms=40.0, labels=()))   # malformed: no classes
+    pub.publish(result(node, 5, age_ms=3.6e6))   # captured an hour before the monitor started
     assert wait_for(lambda: len(metrics) == 3 and diag.get('results_rejected') == '1'
+                    and diag.get('results_before_start') == '1'
                     and diag.get('results') == '3', timeout_s=30, poll=ros_node.spin), \
         (len(metrics), diag, nodes.log('monitor_node'))
 

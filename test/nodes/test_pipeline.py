@@ -54,8 +54,8 @@ def test_every_frame_delivered_with_reference_labels(mode, channels, nodes, tmp_
     nodes.start('camera_node', mode=mode, source='folder', loop=False, max_frames=n_frames,
                 rate_hz=5.0, num_threads=1, **model_params)
     finished = wait_for(lambda: monitor.poll() is not None, timeout_s=150)
-    assert finished, 'monitor did not receive all frames:\n' + nodes.log('monitor_node')[-2000:]
-    assert monitor.returncode == 0, nodes.log('monitor_node')
+    assert finished, 'monitor did not receive all frames:' + nodes.logs()
+    assert monitor.returncode == 0, nodes.logs()
 
     with csv_path.open() as f:
         rows_in_arrival_order = list(csv.DictReader(f))
