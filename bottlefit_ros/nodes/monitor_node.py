@@ -90,7 +90,7 @@ class MonitorNode(Node):
             # History replayed to a late-joining monitor: its latency says
             # nothing about the pipeline, so it is counted, not measured.
             self.counters['results_before_start'] += 1
-            self.get_logger().info(
+            self.get_logger().warning(
                 f'result seq={msg.seq} was captured {(self.start_ns - stamp_ns) / 1e9:.3f} s '
                 'before this monitor started; not measured '
                 '(history replayed to a late-joining monitor, or the camera\'s clock is behind '
