@@ -18,8 +18,10 @@ def probe_shapes(steps: Sequence[Step], input_shape: Sequence[int]) -> list[tupl
 
     Every parameter and buffer is swapped for a meta tensor during the call, so
     this costs microseconds even for ResNet-152 and leaves the modules untouched.
+    The probe batch holds two samples: batch norm in training mode refuses one
+    value per channel, which a small input (e.g. 32 px) reaches in late stages.
     """
-    x = torch.empty((1, *input_shape), device="meta")
+    x = torch.empty((2, *input_shape), device="meta")
     shapes: list[tuple[int, ...]] = []
     with torch.no_grad():
         for step in steps:

@@ -81,6 +81,16 @@ def test_decoder_reproduces_the_replaced_output_size(name: str, size: int) -> No
     assert student.info.head_output_shape == (12, size // 8 + 1, size // 8 + 1)
 
 
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_small_inputs_build_in_training_mode(name: str) -> None:
+    # At 32 px the last stages are 1x1: shape probing must not trip batch norm's
+    # one-value-per-channel check, which training mode applies.
+    student = build_split_model(name, bottleneck_channels=4, weights=None, input_size=32,
+                                num_classes=10).train()
+    x = torch.randn(4, 3, 32, 32)
+    assert student.decode(student.encode(x)).shape == (4, 10)
+
+
 def test_decoder_size_mismatch_is_reported() -> None:
     with pytest.raises(ValueError, match="divisible by 32"):
         build_split_model("resnet18", bottleneck_channels=12, weights=None, input_size=100)
