@@ -105,16 +105,22 @@ def percentiles(values: Sequence[float], qs: Iterable[float] = (50, 95)) -> dict
     return {f'p{q:g}': (float(np.percentile(arr, q)) if arr.size else float('nan')) for q in qs}
 
 
+def frames_lost(distinct_seqs: int, highest_seq: int, frames_sent: int | None = None) -> int:
+    """Frames sent (or, when unknown, the highest sequence number seen + 1)
+    minus the distinct frames delivered."""
+    sent = frames_sent if frames_sent is not None else highest_seq + 1
+    return max(0, sent - distinct_seqs)
+
+
 def summarize(records: Sequence[FrameRecord], *, frames_sent: int | None = None) -> Summary:
-    """Summarize delivered frames. Frames lost = frames sent (or, when unknown,
-    the highest sequence number seen + 1) minus frames delivered."""
+    """Summarize delivered frames; frames lost as :func:`frames_lost` counts them."""
     s = Summary()
     s.frames_delivered = len(records)
     if not records:
         s.frames_lost = frames_sent or 0
         return s
-    sent = frames_sent if frames_sent is not None else max(r.seq for r in records) + 1
-    s.frames_lost = max(0, sent - len({r.seq for r in records}))
+    s.frames_lost = frames_lost(len({r.seq for r in records}), max(r.seq for r in records),
+                                frames_sent)
     arrivals = [r.arrival_ns for r in records]
     s.duration_s = (max(arrivals) - min(r.stamp_ns for r in records)) / 1e9
     span_s = (max(arrivals) - min(arrivals)) / 1e9

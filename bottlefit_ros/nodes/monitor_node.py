@@ -8,6 +8,7 @@ result's arrival are then read from the same clock.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -19,7 +20,7 @@ from rclpy.time import Time
 from bottlefit_ros.energy import READER_KINDS, FrameEnergyMeter, PowerReaderError
 from bottlefit_ros.conversions import frame_metrics_msg
 from bottlefit_ros.framelog import CsvFrameLog, FrameLog, McapFrameLog
-from bottlefit_ros.metrics import FrameRecord, format_summary_table, summarize
+from bottlefit_ros.metrics import FrameRecord, format_summary_table, frames_lost, summarize
 from bottlefit_ros.msg import Classification, FrameMetrics
 from bottlefit_ros.nodes._common import Counters, Param, declare, reject_read_only_and_invalid, run
 
@@ -34,7 +35,8 @@ PARAMS = (
     Param('power_profile', '', 'per-device power profile for the ESTIMATE when no sensor is '
           'used (bottlefit_ros/energy/power_profiles.yaml); empty = guess from the device'),
     Param('power_sample_rate_hz', 100.0, 'power sensor sampling rate', min=1.0, max=10000.0),
-    Param('summary_period_s', 10.0, 'period of the summary log line and /diagnostics',
+    Param('summary_period_s', 10.0, 'period of the summary log line and /diagnostics '
+          '(run totals, and rate, latency, bytes and energy over the last period)',
           min=0.1, max=3600.0),
     Param('max_frames', 0, 'shut down after this many results (bounded runs); 0 = never',
           min=0, max=2**31 - 1),
@@ -60,6 +62,9 @@ class MonitorNode(Node):
         self.max_frames = int(p['max_frames'])
         self.summary_path = str(p['summary_path'])
         self.records: list[FrameRecord] = []
+        self._seqs: set[int] = set()
+        self._highest_seq = -1
+        self._period_first, self._period_start = 0, time.monotonic()
         self.counters = Counters(results=0, results_rejected=0, results_before_start=0)
         self.logs: list[FrameLog] = []
         for key, log_class in (('csv_path', CsvFrameLog), ('mcap_path', McapFrameLog)):
@@ -114,6 +119,8 @@ class MonitorNode(Node):
             energy.total.energy_j, energy.total.measured, energy.total.method)
         rec.energy_compute_j = energy.compute_j
         self.records.append(rec)
+        self._seqs.add(rec.seq)
+        self._highest_seq = max(self._highest_seq, rec.seq)
         self.counters['results'] += 1
         for log in self.logs:
             log.write(rec)
@@ -123,23 +130,33 @@ class MonitorNode(Node):
             raise SystemExit(0)
 
     def _periodic(self) -> None:
+        """Log line and /diagnostics: totals for the run, rates and latencies for
+        the frames of the last period only, so the cost stays flat however long
+        the run (the whole run is summarized once, at shutdown)."""
         for log in self.logs:
             log.flush()
-        s = summarize(self.records)
+        now = time.monotonic()
+        window = self.records[self._period_first:]
+        elapsed_s, self._period_first, self._period_start = (
+            now - self._period_start, len(self.records), now)
+        s = summarize(window)
+        lost = frames_lost(len(self._seqs), self._highest_seq) if self._seqs else 0
+        fps = len(window) / elapsed_s if elapsed_s > 0 else float('nan')
         e2e = s.latency_ms.get('e2e_ms', {})
+        energy = 'measured' if s.energy_measured else 'estimated'
         self.get_logger().info(
-            f'{s.frames_delivered} frames, {s.frames_lost} lost, e2e p50 '
-            f'{e2e.get("p50", float("nan")):.1f} ms, {s.bytes_per_frame:,.0f} B/frame, '
-            f'{s.energy_j_per_frame:.3f} J/frame '
-            f'({"measured" if s.energy_measured else "estimated"})')
+            f'{len(self.records)} frames, {lost} lost; last {elapsed_s:.1f} s: {fps:.1f} fps, '
+            f'e2e p50 {e2e.get("p50", float("nan")):.1f} ms, {s.bytes_per_frame:,.0f} B/frame, '
+            f'{s.energy_j_per_frame:.3f} J/frame ({energy})')
         self.diag_pub.publish(self.counters.status(
-            self, f'{s.frames_delivered} frames', warn_keys=('results_rejected',),
-            extra={'frames_lost': str(s.frames_lost),
+            self, f'{len(self.records)} frames', warn_keys=('results_rejected',),
+            extra={'frames_lost': str(lost),
+                   'period_frames': str(len(window)), 'period_s': f'{elapsed_s:.2f}',
                    'e2e_p50_ms': f'{e2e.get("p50", float("nan")):.2f}',
                    'e2e_p95_ms': f'{e2e.get("p95", float("nan")):.2f}',
-                   'fps': f'{s.fps:.2f}', 'bytes_per_frame': f'{s.bytes_per_frame:.0f}',
+                   'fps': f'{fps:.2f}', 'bytes_per_frame': f'{s.bytes_per_frame:.0f}',
                    'energy_j_per_frame': f'{s.energy_j_per_frame:.4f}',
-                   'energy': 'measured' if s.energy_measured else 'estimated'}))
+                   'energy': energy}))
 
     def close(self) -> None:
         """Stop power sampling, write the summary (log + JSON), close the logs."""

@@ -65,6 +65,9 @@ def test_monitor_measures_counts_and_summarizes(nodes, ros_node, tmp_path, wait_
                     and diag.get('results') == '3', timeout_s=30, poll=ros_node.spin), \
         (len(metrics), diag, nodes.log('monitor_node'))
 
+    # A status covers the frames of its own period; totals stay.
+    assert wait_for(lambda: diag.get('period_frames') == '0', timeout_s=30, poll=ros_node.spin)
+    assert diag['results'] == '3' and diag['frames_lost'] == '1' and diag['e2e_p50_ms'] == 'nan'
     assert [m.seq for m in metrics] == [0, 1, 3]
     for m in metrics:
         assert m.e2e_ms >= 40.0                 # stamped 40 ms before publishing
