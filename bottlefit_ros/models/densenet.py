@@ -14,10 +14,8 @@ from collections.abc import Callable
 import torchvision
 from torch import nn
 
-from .builder import InputSize, Weights, build_from_spec
-from .registry import register_model
+from .registry import register_spec
 from .segment import Step
-from .split_model import SplitModel
 from .teacher import TeacherSpec
 
 __all__ = ["densenet121", "densenet169", "densenet201"]
@@ -48,40 +46,15 @@ _DENSENET169 = _spec("densenet169", torchvision.models.densenet169)
 _DENSENET201 = _spec("densenet201", torchvision.models.densenet201)
 
 
-@register_model("densenet121")
-def densenet121(*, split: str | None = None, bottleneck_channels: int | None = None,
-                weights: Weights = "default", num_classes: int | None = None,
-                input_size: InputSize = (224, 224),
-                decoder_channels: int | None = None) -> SplitModel:
-    """DenseNet-121 (Huang et al., CVPR 2017). ``"default"`` weights: random initialisation."""
-    return build_from_spec(_DENSENET121, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size,
-                           decoder_channels=decoder_channels)
-
-
-@register_model("densenet169")
-def densenet169(*, split: str | None = None, bottleneck_channels: int | None = None,
-                weights: Weights = "default", num_classes: int | None = None,
-                input_size: InputSize = (224, 224),
-                decoder_channels: int | None = None) -> SplitModel:
-    """DenseNet-169 (Huang et al., CVPR 2017), a BottleFit teacher.
-
-    ``"default"`` weights: random initialisation.
-    """
-    return build_from_spec(_DENSENET169, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size,
-                           decoder_channels=decoder_channels)
-
-
-@register_model("densenet201")
-def densenet201(*, split: str | None = None, bottleneck_channels: int | None = None,
-                weights: Weights = "default", num_classes: int | None = None,
-                input_size: InputSize = (224, 224),
-                decoder_channels: int | None = None) -> SplitModel:
-    """DenseNet-201 (Huang et al., CVPR 2017), a BottleFit teacher.
-
-    ``"default"`` weights: random initialisation.
-    """
-    return build_from_spec(_DENSENET201, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size,
-                           decoder_channels=decoder_channels)
+densenet121 = register_spec(
+    _DENSENET121,
+    'DenseNet-121 (Huang et al., CVPR 2017). ``"default"`` weights: random '
+    'initialisation.')
+densenet169 = register_spec(
+    _DENSENET169,
+    'DenseNet-169 (Huang et al., CVPR 2017), a BottleFit teacher. ``"default"`` '
+    'weights: random initialisation.')
+densenet201 = register_spec(
+    _DENSENET201,
+    'DenseNet-201 (Huang et al., CVPR 2017), a BottleFit teacher. ``"default"`` '
+    'weights: random initialisation.')

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .builder import InputSize, Weights, build_from_spec
-from .registry import register_model
+from .registry import register_spec
 from .segment import Step
-from .split_model import SplitModel
 from .teacher import TeacherSpec
 
 __all__ = ["efficientnet_lite0"]
@@ -76,15 +74,8 @@ _LITE0 = TeacherSpec(
 )
 
 
-@register_model("efficientnet_lite0", normalization=_LITE0.normalization)
-def efficientnet_lite0(*, split: str | None = None, bottleneck_channels: int | None = None,
-                       weights: Weights = "default", num_classes: int | None = None,
-                       input_size: InputSize = (224, 224),
-                       decoder_channels: int | None = None) -> SplitModel:
-    """EfficientNet-Lite0 (Tan & Le, 2019; TF Lite variant), 4.65 M parameters.
-
-    ``"default"`` weights: the packaged ImageNet weights (about 75 % top-1 upstream).
-    """
-    return build_from_spec(_LITE0, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size,
-                           decoder_channels=decoder_channels)
+efficientnet_lite0 = register_spec(
+    _LITE0,
+    'EfficientNet-Lite0 (Tan & Le, 2019; TF Lite variant), 4.65 M parameters. '
+    '``"default"`` weights: the packaged ImageNet weights (about 75 % top-1 '
+    'upstream).')

@@ -13,10 +13,8 @@ from __future__ import annotations
 import torchvision
 from torch import nn
 
-from .builder import InputSize, Weights, build_from_spec
-from .registry import register_model
+from .registry import register_spec
 from .segment import Step
-from .split_model import SplitModel
 from .teacher import TeacherSpec
 
 __all__ = ["mobilenet_v2"]
@@ -40,12 +38,7 @@ _MOBILENET_V2 = TeacherSpec(
 )
 
 
-@register_model("mobilenet_v2")
-def mobilenet_v2(*, split: str | None = None, bottleneck_channels: int | None = None,
-                 weights: Weights = "default", num_classes: int | None = None,
-                 input_size: InputSize = (224, 224),
-                 decoder_channels: int | None = None) -> SplitModel:
-    """MobileNetV2 (Sandler et al., CVPR 2018). ``"default"`` weights: random initialisation."""
-    return build_from_spec(_MOBILENET_V2, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size,
-                           decoder_channels=decoder_channels)
+mobilenet_v2 = register_spec(
+    _MOBILENET_V2,
+    'MobileNetV2 (Sandler et al., CVPR 2018). ``"default"`` weights: random '
+    'initialisation.')

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from .builder import InputSize, Weights
+from .builder import InputSize, Weights, build_from_spec
 from .split_model import SplitModel
+from .teacher import TeacherSpec
 
 __all__ = ["build_split_model", "build_teacher", "get_model_builder", "get_model_normalization",
-           "list_models", "register_model"]
+           "list_models", "register_model", "register_spec"]
 
 Builder = Callable[..., SplitModel]
 B = TypeVar("B", bound=Builder)
@@ -39,6 +40,23 @@ def register_model(name: str | None = None, *, normalization: str = "imagenet",
         return fn
 
     return wrapper
+
+
+def register_spec(spec: TeacherSpec, doc: str) -> Builder:
+    """Register, under ``spec.name``, the builder of a teacher the generic
+    :func:`build_from_spec` handles; ``doc`` becomes its docstring."""
+
+    def builder(*, split: str | None = None, bottleneck_channels: int | None = None,
+                weights: Weights = "default", num_classes: int | None = None,
+                input_size: InputSize = (224, 224),
+                decoder_channels: int | None = None) -> SplitModel:
+        return build_from_spec(spec, split=split, bottleneck_channels=bottleneck_channels,
+                               weights=weights, num_classes=num_classes, input_size=input_size,
+                               decoder_channels=decoder_channels)
+
+    builder.__name__ = builder.__qualname__ = spec.name
+    builder.__doc__ = doc
+    return register_model(spec.name, normalization=spec.normalization)(builder)
 
 
 def list_models() -> list[str]:

@@ -13,10 +13,8 @@ from collections.abc import Callable
 import torchvision
 from torch import nn
 
-from .builder import InputSize, Weights, build_from_spec
-from .registry import register_model
+from .registry import register_spec
 from .segment import Step
-from .split_model import SplitModel
 from .teacher import TeacherSpec
 
 __all__ = ["resnet152", "resnet18", "resnet50"]
@@ -44,37 +42,15 @@ _RESNET50 = _spec("resnet50", torchvision.models.resnet50)
 _RESNET152 = _spec("resnet152", torchvision.models.resnet152)
 
 
-@register_model("resnet18")
-def resnet18(*, split: str | None = None, bottleneck_channels: int | None = None,
-             weights: Weights = "default", num_classes: int | None = None,
-             input_size: InputSize = (224, 224),
-             decoder_channels: int | None = None) -> SplitModel:
-    """ResNet-18 (He et al., CVPR 2016). ``"default"`` weights: random initialisation."""
-    return build_from_spec(_RESNET18, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size,
-                           decoder_channels=decoder_channels)
-
-
-@register_model("resnet50")
-def resnet50(*, split: str | None = None, bottleneck_channels: int | None = None,
-             weights: Weights = "default", num_classes: int | None = None,
-             input_size: InputSize = (224, 224),
-             decoder_channels: int | None = None) -> SplitModel:
-    """ResNet-50 (He et al., CVPR 2016). ``"default"`` weights: random initialisation."""
-    return build_from_spec(_RESNET50, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size,
-                           decoder_channels=decoder_channels)
-
-
-@register_model("resnet152")
-def resnet152(*, split: str | None = None, bottleneck_channels: int | None = None,
-              weights: Weights = "default", num_classes: int | None = None,
-              input_size: InputSize = (224, 224),
-              decoder_channels: int | None = None) -> SplitModel:
-    """ResNet-152 (He et al., CVPR 2016), BottleFit's main ImageNet teacher.
-
-    ``"default"`` weights: random initialisation.
-    """
-    return build_from_spec(_RESNET152, split=split, bottleneck_channels=bottleneck_channels,
-                           weights=weights, num_classes=num_classes, input_size=input_size,
-                           decoder_channels=decoder_channels)
+resnet18 = register_spec(
+    _RESNET18,
+    'ResNet-18 (He et al., CVPR 2016). ``"default"`` weights: random '
+    'initialisation.')
+resnet50 = register_spec(
+    _RESNET50,
+    'ResNet-50 (He et al., CVPR 2016). ``"default"`` weights: random '
+    'initialisation.')
+resnet152 = register_spec(
+    _RESNET152,
+    "ResNet-152 (He et al., CVPR 2016), BottleFit's main ImageNet teacher. "
+    '``"default"`` weights: random initialisation.')
