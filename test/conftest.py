@@ -5,6 +5,26 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
+
 # Set before any test module imports rclpy: discovery stays on this host.
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(1, 100)))
+
+
+def random_domain_id() -> int:
+    """A random ROS_DOMAIN_ID in BOTTLEFIT_TEST_DOMAINS ("LO-HI", default 1-100), so
+    test runs started side by side on one machine can be kept apart."""
+    lo, _, hi = os.environ.get('BOTTLEFIT_TEST_DOMAINS', '1-100').partition('-')
+    return random.randint(int(lo), int(hi or lo))
+
+
+os.environ.setdefault('ROS_DOMAIN_ID', str(random_domain_id()))
+
+
+@pytest.fixture
+def domain_id(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A ROS domain of this test's own, on localhost only."""
+    did = random_domain_id()
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(did))
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    return did

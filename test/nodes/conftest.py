@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import time
 from pathlib import Path
@@ -55,15 +54,6 @@ def _wait_for(predicate: Callable[[], bool], timeout_s: float, poll: Callable[[]
 def wait_for() -> Callable[..., bool]:
     """``wait_for(predicate, timeout_s, poll=None)``: poll on a steady-clock deadline."""
     return _wait_for
-
-
-@pytest.fixture
-def domain_id(monkeypatch: pytest.MonkeyPatch) -> int:
-    """A ROS domain of this test's own, on localhost only."""
-    did = random.randint(1, 100)
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(did))
-    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    return did
 
 
 @pytest.fixture
