@@ -2,7 +2,9 @@
 """Benchmark of the split pipeline, printed as tables (no assertions).
 
 In one run, on the sample photos:
-1. compute: head vs whole model, per frame (batch 1, this machine's CPU);
+1. compute: head vs whole model, per frame (batch 1, this machine's CPU), on
+   each backend: PyTorch eager and ONNX Runtime (CPU provider, the same threads),
+   with the labels both give on every sample photo;
 2. codec: encode/decode time and bytes per frame for the split bottleneck
    (q8+zstd, q8, f32), the JPEG image at q90 (offload mode), and the raw input;
 3. transport: the node pipeline (camera -> edge -> monitor as processes)
@@ -37,6 +39,8 @@ from bottlefit_ros.framelog import read_frame_log
 from bottlefit_ros.launcher import default_params_file, node_command, stop_processes
 from bottlefit_ros.metrics import FrameRecord
 from bottlefit_ros.models import Preprocessor
+from bottlefit_ros.onnx_export import PARTS, export_split_model
+from bottlefit_ros.onnx_runtime import OnnxPart
 from bottlefit_ros.runtime import ModelSpec
 from bottlefit_ros.sources import FolderSource, frames
 
@@ -73,6 +77,42 @@ def compute_table(specs: list[ModelSpec], photos: list[np.ndarray], repeats: int
         info = model.info
         rows.append(f'| {_label(spec)} ({info.split}) | {"x".join(map(str, info.head_output_shape))}'
                     f' | {info.head_params:,} | ' + ' | '.join(f'{t:.2f}' for t in times) + ' |')
+    return rows
+
+
+def backend_table(specs: list[ModelSpec], photos: list[np.ndarray], repeats: int,
+                  threads: int) -> list[str]:
+    """Head, tail and whole model on PyTorch eager vs ONNX Runtime, same threads,
+    and whether the two give the same top-1 label on every photo."""
+    rows = ['| split model | part | PyTorch p50 ms | ONNX Runtime p50 ms | speed-up | '
+            'same top-1 on all photos |', '|---|---|---:|---:|---:|---|']
+    for spec in specs:
+        model = spec.build()
+        with tempfile.TemporaryDirectory(prefix='bottlefit_onnx_') as tmp:
+            paths = export_split_model(model, tmp)
+            parts = {p: OnnxPart(paths[p], threads=threads) for p in PARTS}
+            pre = parts['whole'].preprocessor()
+            xs = [pre(p) for p in photos]
+            with torch.inference_mode():
+                torch_top1 = [int(model(torch.from_numpy(x)).argmax()) for x in xs]
+                x, z = torch.from_numpy(xs[0]), model.head(torch.from_numpy(xs[0]))
+                for _ in range(3):
+                    model(x)
+                torch_ms = {'head': _median_ms(lambda: model.head(x), repeats)[0],
+                            'tail': _median_ms(lambda: model.tail(z), repeats)[0],
+                            'whole': _median_ms(lambda: model(x), repeats)[0]}
+            ort_top1 = [int(parts['whole'].run(x).argmax()) for x in xs]
+            same = ort_top1 == torch_top1 and all(
+                int(parts['tail'].run(parts['head'].run(x)).argmax()) == t
+                for x, t in zip(xs, torch_top1))
+            inputs = {'head': xs[0], 'tail': z.numpy(), 'whole': xs[0]}
+            for part in PARTS:
+                for _ in range(3):
+                    parts[part].run(inputs[part])
+                ort = _median_ms(lambda: parts[part].run(inputs[part]), repeats)[0]
+                rows.append(f'| {_label(spec)} | {part} | {torch_ms[part]:.2f} | {ort:.2f} | '
+                            f'{torch_ms[part] / ort:.1f}x | {"yes" if same else "NO"} '
+                            f'({len(xs)} photos) |')
     return rows
 
 
@@ -229,6 +269,9 @@ def main() -> int:
           f'{a.threads} torch thread(s), {os.cpu_count()} cores\n')
     print('## Compute per frame (batch 1)\n')
     print('\n'.join(compute_table(specs, photos, a.repeats)))
+    print(f'\n## Backends: PyTorch eager vs ONNX Runtime (CPU provider), {a.threads} thread(s), '
+          'batch 1\n')
+    print('\n'.join(backend_table(specs, photos, a.repeats, a.threads)))
     print('\n## Bytes and codec time per frame\n')
     rows, split_bytes = codec_table(specs, photos, a.repeats)
     print('\n'.join(rows))
