@@ -1,0 +1,255 @@
+"""Which mode the robot should use for its next frame: local, split or offload.
+
+ROS-free and deterministic, so it is tested on recorded inputs; the camera node
+is a thin adapter that feeds it what the pipeline measures and applies its choice.
+
+Each delivered result is an :class:`Observation` of one mode: the robot's compute
+time, the edge's (carried in results), the payload's bytes and the transport time
+(end to end minus compute). From these the policy keeps exponentially weighted
+estimates per mode, and a link model fitted to (bytes, transport) pairs of every
+edge mode, ``transport_ms = base_ms + bytes / bytes_per_ms``, so a mode not used
+for a while is still predicted from the link as it is now (Neurosurgeon, Kang et
+al., ASPLOS 2017, predicts from profiled layer costs and the measured link the
+same way).
+
+Predicted end to end latency of a mode is robot compute + transport + edge
+compute; predicted energy per frame is :func:`estimate_frame_energy` of those,
+with the robot's power profile. :meth:`ModePolicy.choose` picks the mode of least
+predicted cost (latency or energy, by ``objective``) among the eligible ones:
+edge modes only while the edge is available, and only under the bandwidth cap.
+Hysteresis keeps the current mode unless another is better by a margin and the
+current one has been kept a few frames; every ``probe_every`` frames one frame
+goes to the least recently observed other mode, so its estimates stay fresh
+(modes never observed are probed first, after ``min_dwell_frames``).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from bottlefit_ros.energy.frame_energy import estimate_frame_energy
+from bottlefit_ros.energy.profiles import PowerProfile
+
+__all__ = ["EDGE_MODES", "Decision", "ModePolicy", "Observation", "PolicyConfig", "Prediction"]
+
+MODES: tuple[str, ...] = ("split", "local", "offload")
+EDGE_MODES: frozenset[str] = frozenset({"split", "offload"})
+OBJECTIVES: tuple[str, ...] = ("latency", "energy")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one delivered frame says about its mode (times in ms)."""
+
+    mode: str
+    robot_compute_ms: float
+    edge_compute_ms: float = 0.0
+    payload_bytes: int = 0
+    transport_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A mode's predicted cost per frame."""
+
+    latency_ms: float
+    energy_j: float
+    payload_bytes: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The mode for the next frame, and why (``keep``, ``switch``, ``probe``,
+    ``no_edge``, ``start``)."""
+
+    mode: str
+    reason: str
+    predictions: dict[str, Prediction] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Settings of :class:`ModePolicy` (the camera node's ``adaptive_*`` parameters)."""
+
+    objective: str = "latency"
+    bandwidth_cap_bps: float = 0.0     # 0 = no cap
+    frame_rate_hz: float = 10.0        # to turn bytes per frame into bits per second
+    hysteresis: float = 0.1            # another mode must be this much cheaper to switch
+    min_dwell_frames: int = 10         # frames kept before a switch
+    probe_every: int = 50              # frames between probes; 0 = never probe
+    alpha: float = 0.2                 # weight of a new observation in the averages
+    modes: tuple[str, ...] = MODES
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        unknown = set(self.modes) - set(MODES)
+        if not self.modes or unknown:
+            raise ValueError(f"modes must be a non-empty subset of {MODES}, got {self.modes!r}")
+        if not 0.0 < self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
+        if self.hysteresis < 0 or self.min_dwell_frames < 0 or self.probe_every < 0 \
+                or self.bandwidth_cap_bps < 0 or self.frame_rate_hz <= 0:
+            raise ValueError("hysteresis, min_dwell_frames, probe_every and bandwidth_cap_bps "
+                             "must be >= 0 and frame_rate_hz > 0")
+
+
+class _Average:
+    """Exponentially weighted mean; the first sample sets it."""
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha, self.value = alpha, math.nan
+
+    def add(self, x: float) -> None:
+        self.value = x if math.isnan(self.value) else self.value + self.alpha * (x - self.value)
+
+
+class _ModeEstimate:
+    def __init__(self, alpha: float) -> None:
+        self.robot_ms = _Average(alpha)
+        self.edge_ms = _Average(alpha)
+        self.bytes = _Average(alpha)
+        self.transport_ms = _Average(alpha)
+        self.last_frame = -1            # frame count at the last observation
+
+
+class ModePolicy:
+    """See the module docstring. ``profile`` is the robot's power profile (needed
+    for the ``energy`` objective; predictions carry NaN energy without one)."""
+
+    def __init__(self, config: PolicyConfig = PolicyConfig(), *, initial: str = "split",
+                 profile: PowerProfile | None = None) -> None:
+        if initial not in config.modes:
+            raise ValueError(f"initial mode {initial!r} is not among {config.modes}")
+        if config.objective == "energy" and profile is None:
+            raise ValueError("the energy objective needs the robot's power profile")
+        self.config = config
+        self.profile = profile
+        self.mode = initial
+        self.edge_available = True
+        self._est = {m: _ModeEstimate(config.alpha) for m in config.modes}
+        self._link: deque[tuple[int, float, float]] = deque(maxlen=64)
+        self._frames = 0
+        self._since_switch = 0
+        self._since_probe = 0
+
+    # -- inputs ----------------------------------------------------------
+    def observe(self, obs: Observation) -> None:
+        """Fold one delivered frame into the estimates (invalid figures are ignored)."""
+        values = (obs.robot_compute_ms, obs.edge_compute_ms, obs.transport_ms)
+        if obs.mode not in self._est or not all(math.isfinite(v) and v >= 0 for v in values) \
+                or obs.payload_bytes < 0:
+            return
+        est = self._est[obs.mode]
+        if est.last_frame >= 0 and self._stale(est):
+            # A probe after a long gap: the old averages describe another link.
+            self._est[obs.mode] = est = _ModeEstimate(self.config.alpha)
+        est.robot_ms.add(obs.robot_compute_ms)
+        est.last_frame = self._frames
+        if obs.mode in EDGE_MODES:
+            est.edge_ms.add(obs.edge_compute_ms)
+            est.bytes.add(float(obs.payload_bytes))
+            est.transport_ms.add(obs.transport_ms)
+            self._link.append((self._frames, float(obs.payload_bytes), obs.transport_ms))
+
+    def set_edge_available(self, available: bool) -> None:
+        """Whether the edge answers (matched subscribers, recent results)."""
+        self.edge_available = bool(available)
+
+    # -- the model -------------------------------------------------------
+    def link_model(self) -> tuple[float, float] | None:
+        """``(base_ms, ms_per_byte)`` of a least-squares line through the (bytes,
+        transport) pairs of the last ``2 * probe_every`` frames (at least the
+        newest), clamped to be non-negative; None before any."""
+        if not self._link:
+            return None
+        horizon = self._frames - 2 * max(1, self.config.probe_every)
+        points = [(b, t) for f, b, t in self._link if f >= horizon] or \
+            [self._link[-1][1:]]
+        n = len(points)
+        mean_b = sum(b for b, _ in points) / n
+        mean_t = sum(t for _, t in points) / n
+        var_b = sum((b - mean_b) ** 2 for b, _ in points)
+        if var_b <= 0 or mean_b <= 0:
+            # One payload size seen: no slope to fit; charge it all per byte
+            # (pessimistic for larger payloads, which is the safe side).
+            return 0.0, (mean_t / mean_b if mean_b > 0 else 0.0)
+        slope = max(0.0, sum((b - mean_b) * (t - mean_t) for b, t in points) / var_b)
+        return max(0.0, mean_t - slope * mean_b), slope
+
+    def predict(self, mode: str) -> Prediction | None:
+        """Predicted cost of ``mode`` now; None while it has never been observed."""
+        est = self._est.get(mode)
+        if est is None or math.isnan(est.robot_ms.value):
+            return None
+        robot = est.robot_ms.value
+        edge = transport = nbytes = 0.0
+        if mode in EDGE_MODES:
+            edge, nbytes = est.edge_ms.value, est.bytes.value
+            transport = est.transport_ms.value
+            link = self.link_model()
+            if link is not None and self._stale(est):
+                transport = link[0] + link[1] * nbytes     # stale: the link as it is now
+        latency = robot + transport + edge
+        energy = math.nan
+        if self.profile is not None:
+            energy = estimate_frame_energy(self.profile, robot_compute_ms=robot,
+                                           payload_bytes=int(nbytes),
+                                           wait_ms=transport + edge).energy_j
+        return Prediction(latency, energy, nbytes)
+
+    def _stale(self, est: _ModeEstimate) -> bool:
+        return self._frames - est.last_frame > max(1, self.config.probe_every // 2)
+
+    def _eligible(self, mode: str, prediction: Prediction | None) -> bool:
+        if mode in EDGE_MODES and not self.edge_available:
+            return False
+        cap = self.config.bandwidth_cap_bps
+        if cap > 0 and prediction is not None \
+                and prediction.payload_bytes * 8 * self.config.frame_rate_hz > cap:
+            return False
+        return True
+
+    def _cost(self, p: Prediction) -> float:
+        return p.latency_ms if self.config.objective == "latency" else p.energy_j
+
+    # -- the decision ----------------------------------------------------
+    def choose(self) -> Decision:
+        """The mode for the next frame; call once per frame."""
+        self._frames += 1
+        self._since_switch += 1
+        self._since_probe += 1
+        preds = {m: p for m in self.config.modes if (p := self.predict(m)) is not None}
+        eligible = [m for m in self.config.modes if self._eligible(m, preds.get(m))]
+        if not eligible:                      # nothing fits the cap: the cheapest on the wire
+            eligible = ["local"] if "local" in self.config.modes else list(self.config.modes)
+        if self.mode not in eligible:
+            known = [m for m in eligible if m in preds]
+            best = min(known, key=lambda m: self._cost(preds[m])) if known else (
+                "local" if "local" in eligible else eligible[0])
+            return self._switch(best, "no_edge" if not self.edge_available else "cap", preds)
+        unobserved = [m for m in eligible if m not in preds and m != self.mode]
+        probe_due = self.config.probe_every and (
+            self._since_probe >= self.config.probe_every
+            or (unobserved and self._since_probe >= max(1, self.config.min_dwell_frames)))
+        if probe_due:
+            others = unobserved or [m for m in eligible if m != self.mode]
+            if others:
+                self._since_probe = 0
+                probe = min(others, key=lambda m: self._est[m].last_frame)
+                return Decision(probe, "probe", preds)
+        current = preds.get(self.mode)
+        known = [m for m in eligible if m in preds]
+        if current is None or not known:
+            return Decision(self.mode, "start", preds)
+        best = min(known, key=lambda m: self._cost(preds[m]))
+        if best != self.mode and self._since_switch >= self.config.min_dwell_frames \
+                and self._cost(preds[best]) < self._cost(current) * (1 - self.config.hysteresis):
+            return self._switch(best, "switch", preds)
+        return Decision(self.mode, "keep", preds)
+
+    def _switch(self, mode: str, reason: str, preds: dict[str, Prediction]) -> Decision:
+        self.mode = mode
+        self._since_switch = 0
+        return Decision(mode, reason, preds)

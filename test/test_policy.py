@@ -1,0 +1,148 @@
+"""The adaptive mode policy, driven by recorded per-mode figures (no ROS, no clock)."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Callable
+
+import pytest
+
+from bottlefit_ros.energy.profiles import PowerProfile
+from bottlefit_ros.policy import Decision, ModePolicy, Observation, PolicyConfig
+
+# What a throttled robot beside a GPU edge measured, per mode (ms, bytes): robot
+# compute, edge compute, payload; transport comes from the link of each phase.
+ROBOT = {'local': 80.0, 'split': 10.0, 'offload': 3.0}
+EDGE = {'local': 0.0, 'split': 8.0, 'offload': 12.0}
+BYTES = {'local': 0, 'split': 7_600, 'offload': 24_000}
+
+
+def link(base_ms: float, mbit_s: float) -> Callable[[int], float]:
+    return lambda nbytes: base_ms + nbytes * 8 / (mbit_s * 1e3)
+
+
+def run(policy: ModePolicy, frames: int, transport: Callable[[int], float],
+        edge_up: bool = True) -> list[Decision]:
+    """``frames`` frames: choose, then observe the chosen mode as the link makes it."""
+    decisions = []
+    policy.set_edge_available(edge_up)
+    for _ in range(frames):
+        d = policy.choose()
+        decisions.append(d)
+        m = d.mode
+        policy.observe(Observation(m, ROBOT[m], EDGE[m], BYTES[m],
+                                   transport(BYTES[m]) if m != 'local' else 0.0))
+    return decisions
+
+
+def settled(decisions: list[Decision], last: int = 20) -> str:
+    """The mode most of the last frames used, probes aside."""
+    kept = Counter(d.mode for d in decisions[-last:] if d.reason != 'probe')
+    return kept.most_common(1)[0][0]
+
+
+def test_probes_every_mode_then_settles_on_the_fastest():
+    policy = ModePolicy(PolicyConfig(probe_every=25), initial='local')
+    decisions = run(policy, 120, link(2.0, 50.0))          # good Wi-Fi: split 21 ms
+    assert {d.mode for d in decisions[:30]} == {'local', 'split', 'offload'}
+    assert settled(decisions) == 'split'
+    assert policy.predict('split').latency_ms == pytest.approx(10 + 8 + 2 + 7_600 * 8 / 50e3,
+                                                               rel=1e-6)
+
+
+def test_follows_the_link_down_to_local_and_back():
+    policy = ModePolicy(PolicyConfig(probe_every=20), initial='split')
+    run(policy, 60, link(2.0, 50.0))
+    assert policy.mode == 'split'
+    poor = run(policy, 80, link(150.0, 1.0))                # 1 Mbit/s, long round trip
+    assert settled(poor) == 'local'
+    back = run(policy, 120, link(2.0, 50.0))
+    assert settled(back) == 'split'                          # probes saw the link recover
+
+
+def test_edge_loss_switches_to_local_at_once_and_no_edge_mode_is_used():
+    policy = ModePolicy(PolicyConfig(probe_every=10), initial='split')
+    run(policy, 40, link(2.0, 50.0))
+    down = run(policy, 50, link(2.0, 50.0), edge_up=False)
+    assert down[0].mode == 'local' and down[0].reason == 'no_edge'
+    assert {d.mode for d in down} == {'local'}
+
+
+def test_bandwidth_cap_excludes_modes_that_would_exceed_it():
+    fast_link = link(0.5, 1000.0)          # offload would be fastest: 3 + 12 + 0.7 ms
+    free = ModePolicy(PolicyConfig(probe_every=15), initial='offload')
+    assert settled(run(free, 100, fast_link)) == 'offload'
+    capped = ModePolicy(PolicyConfig(probe_every=15, frame_rate_hz=10.0,
+                                     bandwidth_cap_bps=1e6), initial='offload')
+    decisions = run(capped, 100, fast_link)  # 24 kB x 10 Hz = 1.9 Mbit/s > cap
+    assert all(d.mode != 'offload' for d in decisions[1:])
+    assert settled(decisions) == 'split'
+
+
+def test_hysteresis_keeps_a_mode_that_is_only_slightly_worse():
+    config = PolicyConfig(hysteresis=0.2, min_dwell_frames=5, probe_every=10, modes=('split', 'local'))
+    policy = ModePolicy(config, initial='local')
+    ROBOT_LOCAL = ROBOT['local']
+    try:
+        ROBOT['local'] = 23.0               # split: 10 + 8 + 2.6 = 20.6 ms, 10 % better
+        assert settled(run(policy, 80, link(1.4, 50.0))) == 'local'
+        ROBOT['local'] = 40.0               # now split is 48 % better
+        assert settled(run(policy, 80, link(1.4, 50.0))) == 'split'
+    finally:
+        ROBOT['local'] = ROBOT_LOCAL
+
+
+def test_energy_objective_can_differ_from_latency():
+    # Local is faster here, but the robot's compute power makes it cost more energy.
+    profile = PowerProfile(name='test', description='test', idle_w=1.0, compute_w=10.0,
+                           radio_tx_j_per_byte=1e-6)
+    saved = dict(ROBOT)
+    try:
+        ROBOT.update(local=30.0)             # split: 10 + 8 + 20 = 38 ms
+        slow_link = link(18.8, 50.0)
+        by_latency = ModePolicy(PolicyConfig(probe_every=10, modes=('split', 'local')),
+                                initial='split', profile=profile)
+        by_energy = ModePolicy(PolicyConfig(objective='energy', probe_every=10,
+                                            modes=('split', 'local')),
+                               initial='local', profile=profile)
+        assert settled(run(by_latency, 80, slow_link)) == 'local'
+        assert settled(run(by_energy, 80, slow_link)) == 'split'
+        local, split = by_energy.predict('local'), by_energy.predict('split')
+        assert local.energy_j == pytest.approx(0.3)                     # 10 W x 30 ms
+        assert split.energy_j < local.energy_j
+    finally:
+        ROBOT.clear()
+        ROBOT.update(saved)
+
+
+def test_invalid_observations_are_ignored():
+    policy = ModePolicy(initial='split')
+    for bad in (Observation('split', math.nan), Observation('split', -1.0),
+                Observation('split', 5.0, transport_ms=math.inf), Observation('warp', 5.0),
+                Observation('split', 5.0, payload_bytes=-3)):
+        policy.observe(bad)
+    assert policy.predict('split') is None
+    policy.observe(Observation('split', 5.0, 1.0, 100, 2.0))
+    assert policy.predict('split').latency_ms == pytest.approx(8.0)
+
+
+def test_link_model_recovers_base_and_rate_from_two_payload_sizes():
+    policy = ModePolicy(initial='split')
+    truth = link(3.0, 20.0)                               # 20 Mbit/s = 2.5 bytes/us
+    for nbytes in (7_600, 24_000) * 5:
+        mode = 'split' if nbytes < 10_000 else 'offload'
+        policy.observe(Observation(mode, 1.0, 1.0, nbytes, truth(nbytes)))
+    base, ms_per_byte = policy.link_model()
+    assert base == pytest.approx(3.0)
+    assert ms_per_byte == pytest.approx(8 / 20e3)
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(ValueError, match='objective'):
+        PolicyConfig(objective='speed')
+    with pytest.raises(ValueError, match='modes'):
+        PolicyConfig(modes=('split', 'teleport'))
+    with pytest.raises(ValueError, match='power profile'):
+        ModePolicy(PolicyConfig(objective='energy'))
+    with pytest.raises(ValueError, match='initial'):
+        ModePolicy(PolicyConfig(modes=('local',)), initial='split')
