@@ -4,7 +4,9 @@
 For each link profile (bottlefit_ros.netem.LINK_PROFILES) and mode, on the same
 sample photos: the edge node runs in an "edge" network namespace (CPU 1), the
 camera and monitor nodes in a "robot" namespace (CPU 0), joined by a veth pair
-shaped to the profile. Prints, per profile, end-to-end latency p50/p95/p99,
+shaped to the profile. The robot's processes share a CPU quota
+(``--robot-cpu``, default 25 % of one core: a Raspberry-Pi-class robot beside
+its edge; 0 = unthrottled), which every output states. Prints, per profile, end-to-end latency p50/p95/p99,
 frames per second, bytes per frame, frames lost and energy per frame, then the
 reductions of split vs local and split vs offload as the BottleFit paper states
 them (Matsubara et al., WoWMoM 2022): 100 * (baseline - split) / baseline.
@@ -33,6 +35,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bottlefit_ros.cpuquota import CpuQuota, CpuQuotaError, cpu_quota_available
 from bottlefit_ros.deployment import NodeSpec, node_specs
 from bottlefit_ros.framelog import read_frame_log
 from bottlefit_ros.launcher import default_params_file, node_command, stop_processes
@@ -66,8 +69,9 @@ class RunResult:
 
 
 def run_one(profile: str, mode: str, *, frames: int, rate_hz: float, timeout_s: float,
-            out: Path, params_file: str) -> tuple[RunResult, NetnsLink]:
-    """Bring the link up, run the nodes of ``mode`` over it, tear it all down."""
+            out: Path, params_file: str, robot_cpu: float = 0.0) -> tuple[RunResult, NetnsLink]:
+    """Bring the link up, run the nodes of ``mode`` over it (the robot's under a
+    CPU quota of ``robot_cpu`` cores, 0 = none), tear it all down."""
     out.mkdir(parents=True, exist_ok=True)
     res = RunResult(profile, mode, frames, out_dir=str(out))
     csv_path, summary_path = out / 'frames.csv', out / 'summary.json'
@@ -87,6 +91,7 @@ def run_one(profile: str, mode: str, *, frames: int, rate_hz: float, timeout_s: 
     base_env['ROS_DOMAIN_ID'] = str(random.randint(102, 232))
     procs: dict[str, subprocess.Popen] = {}
     logs = {}
+    quota = CpuQuota(robot_cpu) if robot_cpu > 0 else None
     with NetnsLink(LINK_PROFILES[profile]) as link:
         tx0 = link.tx_bytes('robot')
         try:
@@ -96,14 +101,20 @@ def run_one(profile: str, mode: str, *, frames: int, rate_hz: float, timeout_s: 
                 cmd = node_command(spec, params_file=params_file,
                                    extra=bounded.get(spec.executable))
                 logs[spec.executable] = (out / f'{spec.executable}.log').open('w')
-                procs[spec.executable] = link.popen(
-                    side, cmd, env={**base_env, **link.dds_env(side)},
+                full = link.command(side, cmd)
+                if side == 'robot' and quota is not None:
+                    # Join the group before `ip netns exec` (which remounts /sys).
+                    full = quota.wrap(full)
+                procs[spec.executable] = subprocess.Popen(
+                    full, env={**base_env, **link.dds_env(side)},
                     stdout=logs[spec.executable], stderr=subprocess.STDOUT)
             res.status = _wait(procs, out, frames, timeout_s)
         finally:
             stop_processes(procs)
             for f in logs.values():
                 f.close()
+            if quota is not None:
+                quota.close()
         wire = link.tx_bytes('robot') - tx0
     crashed = {n: p.returncode for n, p in procs.items()
                if p.returncode not in (0, -signal.SIGINT, 128 + signal.SIGINT)}
@@ -112,7 +123,8 @@ def run_one(profile: str, mode: str, *, frames: int, rate_hz: float, timeout_s: 
     _fill(res, _read_log(csv_path), summary_path, wire)
     (out / 'link.json').write_text(json.dumps(
         {'profile': asdict(link.profile), 'applied': link.applied, 'notes': link.notes,
-         'robot_veth_tx_bytes': wire, 'ROS_DOMAIN_ID': base_env['ROS_DOMAIN_ID']}, indent=2))
+         'robot_veth_tx_bytes': wire, 'ROS_DOMAIN_ID': base_env['ROS_DOMAIN_ID'],
+         'robot_cpu': quota.describe() if quota is not None else 'unthrottled'}, indent=2))
     return res, link
 
 
@@ -233,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--short', action='store_true',
                     help='CI form: wifi_good only, 6 frames, short timeouts')
     ap.add_argument('--out-dir', default='', help='CSVs, summaries, logs (default: a temp dir)')
+    ap.add_argument('--robot-cpu', type=float, default=0.25,
+                    help='CPU budget of the robot\'s processes, in cores (default 0.25: a '
+                    'Raspberry-Pi-class robot); 0 = unthrottled')
     a = ap.parse_args(argv)
     profiles = [p for p in a.profiles.split(',') if p] or (['wifi_good'] if a.short
                                                           else list(LINK_PROFILES))
@@ -253,16 +268,29 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         print(f'field_rehearsal: cannot emulate the link: {why}', file=sys.stderr)
         return 2
+    if a.robot_cpu < 0:
+        ap.error('--robot-cpu must be >= 0')
+    why = cpu_quota_available() if a.robot_cpu > 0 else ''
+    if why:
+        print(f'field_rehearsal: cannot throttle the robot ({why}); use --robot-cpu 0',
+              file=sys.stderr)
+        return 2
+    robot = 'robot unthrottled'
+    if a.robot_cpu > 0:
+        with CpuQuota(a.robot_cpu) as probe:     # made and removed: it works here
+            robot = probe.describe()
     install_signal_cleanup()
     out = Path(a.out_dir or tempfile.mkdtemp(prefix='bottlefit_rehearsal_'))
     out.mkdir(parents=True, exist_ok=True)
     params_file = default_params_file()
     print(f'# field rehearsal: {frames} frames at {rate_hz:g} Hz per run, modes '
-          f'{", ".join(modes)}; robot = camera + monitor on CPU 0, edge on CPU 1\n'
+          f'{", ".join(modes)}; robot = camera + monitor on CPU 0, edge on CPU 1; '
+          f'{robot}\n'
           f'# raw CSVs, summaries and node logs: {out}\n', flush=True)
     try:
         return _rehearse(profiles, modes, frames=frames, rate_hz=rate_hz, timeout_s=timeout_s,
-                         out=out, params_file=params_file)
+                         out=out, params_file=params_file, robot_cpu=a.robot_cpu,
+                         robot=robot)
     except KeyboardInterrupt:
         print(f'\nfield_rehearsal: interrupted; namespaces removed; partial output in {out}',
               file=sys.stderr)
@@ -270,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _rehearse(profiles: list[str], modes: list[str], *, frames: int, rate_hz: float,
-              timeout_s: float, out: Path, params_file: str) -> int:
+              timeout_s: float, out: Path, params_file: str, robot_cpu: float,
+              robot: str) -> int:
     all_results: list[RunResult] = []
     ok = True
     for profile in profiles:
@@ -281,14 +310,14 @@ def _rehearse(profiles: list[str], modes: list[str], *, frames: int, rate_hz: fl
             try:
                 res, link = run_one(profile, mode, frames=frames, rate_hz=rate_hz,
                                     timeout_s=timeout_s, out=out / profile / mode,
-                                    params_file=params_file)
-            except NetnsError as exc:
+                                    params_file=params_file, robot_cpu=robot_cpu)
+            except (NetnsError, CpuQuotaError) as exc:
                 print(f'field_rehearsal: cannot emulate the link: {exc}', file=sys.stderr)
                 return 2
             results.append(res)
             ok = ok and res.frames_delivered > 0 and not res.status.startswith(('crashed',
                                                                                  'node exited'))
-        print('\n' + format_profile(profile, results, link) + '\n', flush=True)
+        print('\n' + format_profile(profile, results, link) + f'\n{robot}\n', flush=True)
         all_results += results
         (out / 'results.json').write_text(json.dumps([asdict(r) for r in all_results], indent=2))
     print(f'raw CSVs, summaries, node logs and results.json in {out}')

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bottlefit_ros.cpuquota import cpu_quota_available
 from bottlefit_ros.netem import (DELAY_UNAVAILABLE, LINK_PROFILES, LinkProfile, NetnsLink,
                                  _bpf_drop, netns_available, udp_echo_check)
 
@@ -177,7 +178,9 @@ def test_short_rehearsal_prints_the_comparison(tmp_path):
     if missing:
         pytest.skip(missing)
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, str(BENCH), '--short', '--out-dir', str(tmp_path)],
+    throttle = [] if not cpu_quota_available() else ['--robot-cpu', '0']
+    proc = subprocess.Popen([sys.executable, str(BENCH), '--short', '--out-dir', str(tmp_path),
+                             *throttle],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
     try:
@@ -188,6 +191,8 @@ def test_short_rehearsal_prints_the_comparison(tmp_path):
             proc.communicate()
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     assert '### wifi_good:' in out
+    assert ('robot unthrottled' if throttle else
+            'robot throttled to 25 % of one core (cgroup') in out
     header = [line for line in out.splitlines() if line.startswith('| mode |')]
     assert len(header) == 1
     for col in ('e2e p50 ms', 'p95 ms', 'p99 ms', 'frames/s', 'bytes/frame', 'lost',
