@@ -8,9 +8,11 @@ robot on ONNX Runtime and an edge on PyTorch (or the reverse) check each other's
 frames exactly as two PyTorch nodes do. :mod:`bottlefit_ros.onnx_runtime` reads
 them back.
 
-Command line (the packaged default into ``DIR``)::
+Command line (the packaged default, into ``--out`` or else the folder
+:func:`bottlefit_ros.backends.default_onnx_dir` names, where ``backend:
+onnxruntime`` with ``weights: default`` looks)::
 
-    python -m bottlefit_ros.onnx_export --out DIR [--model efficientnet_lite0]
+    python -m bottlefit_ros.onnx_export [--out DIR] [--model efficientnet_lite0]
         [--bottleneck-channels 12] [--split NAME] [--weights default|PATH]
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from bottlefit_ros.backends import default_onnx_dir
 from bottlefit_ros.models import SplitModel, load_labels
 from bottlefit_ros.runtime import ModelSpec
 
@@ -111,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = ModelSpec()
     ap = argparse.ArgumentParser(prog="python -m bottlefit_ros.onnx_export",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--out", default="", help="output folder (default: where backend "
+                    "onnxruntime looks for weights 'default')")
     ap.add_argument("--model", default=defaults.model)
     ap.add_argument("--split", default=defaults.split, help="empty: the model's default")
     ap.add_argument("--bottleneck-channels", type=int, default=defaults.bottleneck_channels,
@@ -124,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = ModelSpec(args.model, args.split, args.bottleneck_channels, args.weights)
     try:
         model = spec.build()
-        paths = export_split_model(model, args.out,
+        out = args.out or default_onnx_dir(spec)
+        paths = export_split_model(model, out,
                                    parts=[p for p in args.parts.split(",") if p])
     except (ValueError, OSError, KeyError) as exc:
         print(f"onnx_export: {exc}", file=sys.stderr)

@@ -49,4 +49,20 @@ colcon --log-base "$root/log" build --base-paths "$root" --build-base "$root/bui
   --event-handlers console_cohesion- status- summary- \
   --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python" >/dev/null 2>"$root/log/setup_build.err" \
   || { cat "$root/log/setup_build.err" >&2; echo "[setup] colcon build failed: see $root/log/latest_build" >&2; exit 1; }
-echo "[setup] ready: $venv and install/ are up to date"
+
+# ONNX exports of the packaged default and the natural split, for `backend: onnxruntime`
+# with `weights: default` (bottlefit_ros/backends.py::default_onnx_dir): made here from
+# the weights the package ships rather than committed, and redone when those change.
+onnx_root="${BOTTLEFIT_ONNX_DIR:-$HOME/.cache/bottlefit_ros/onnx}"
+onnx_want="$(cat bottlefit_ros/models/data/*.pt bottlefit_ros/onnx_export.py \
+  bottlefit_ros/runtime.py requirements-core.txt | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$onnx_root/.stamp" 2>/dev/null)" != "$onnx_want" ]; then
+  echo "[setup] exporting the packaged models to ONNX in $onnx_root"
+  for channels in default 0; do
+    args=(); [ "$channels" = default ] || args=(--bottleneck-channels "$channels")
+    BOTTLEFIT_ONNX_DIR="$onnx_root" "$root/tools/with_env.sh" python -m bottlefit_ros.onnx_export \
+      "${args[@]}" >/dev/null || { echo "[setup] ONNX export failed" >&2; exit 1; }
+  done
+  echo "$onnx_want" > "$onnx_root/.stamp"
+fi
+echo "[setup] ready: $venv, install/ and the ONNX exports are up to date"
