@@ -5,41 +5,130 @@ message definitions in ``msg/`` and the core types change together here.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
-from cv_bridge import CvBridge, CvBridgeError
 from sensor_msgs.msg import Image
 
-from bottlefit_ros.codec import EncodedTensor, MalformedPayloadError
+from bottlefit_ros.codec import MAX_DIMS, EncodedTensor, MalformedPayloadError
 from bottlefit_ros.framelog import frame_metrics_fields
 from bottlefit_ros.metrics import FrameRecord
 from bottlefit_ros.msg import Bottleneck, Classification, FrameMetrics, StageTimings
 from bottlefit_ros.runtime import StageTimes, TopK
 
-_BRIDGE = CvBridge()
+class ImageError(ValueError):
+    """An image message that cannot be converted; ``reason`` names the class of
+    fault for counters (``encoding``, ``malformed`` or ``too_large``)."""
+
+    reason = 'malformed'
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
-    """A ``sensor_msgs/Image`` (any encoding cv_bridge converts) as RGB uint8.
+class UnsupportedEncodingError(ImageError):
+    """The image's encoding is not one :data:`IMAGE_ENCODINGS` names."""
 
-    Raises ``ValueError`` for encodings cv_bridge cannot convert or data that
-    does not fit the declared size, so the caller can log, count and drop it.
+    reason = 'encoding'
+
+
+class ImageTooLargeError(ImageError):
+    """The image's declared size is over the caller's limit."""
+
+    reason = 'too_large'
+
+
+# encoding -> (element dtype, channels per pixel, conversion of the (H, W, C)
+# array to RGB; ``None``: already RGB). 16-bit images are scaled to 8 bit over
+# their full range (value >> 8: a 16UC1 depth image in millimetres comes out
+# dark), float images are read as intensities in [0, 1] (clipped, NaN -> 0; a
+# depth image in metres comes out mostly white), 8UC3/8UC4 as bgr8/bgra8 (as
+# cv_bridge does). yuv422 is UYVY and yuv422_yuy2 is YUYV, BT.601 video range
+# (ROS sensor_msgs image_encodings); bayer_XXXX names the colours of the
+# top-left 2x2 block.
+IMAGE_ENCODINGS: dict[str, tuple[str, int, int | None]] = {
+    'rgb8': ('u1', 3, None), 'bgr8': ('u1', 3, cv2.COLOR_BGR2RGB),
+    'rgba8': ('u1', 4, cv2.COLOR_RGBA2RGB), 'bgra8': ('u1', 4, cv2.COLOR_BGRA2RGB),
+    'rgb16': ('u2', 3, None), 'bgr16': ('u2', 3, cv2.COLOR_BGR2RGB),
+    'rgba16': ('u2', 4, cv2.COLOR_RGBA2RGB), 'bgra16': ('u2', 4, cv2.COLOR_BGRA2RGB),
+    'mono8': ('u1', 1, cv2.COLOR_GRAY2RGB), '8UC1': ('u1', 1, cv2.COLOR_GRAY2RGB),
+    '8UC3': ('u1', 3, cv2.COLOR_BGR2RGB), '8UC4': ('u1', 4, cv2.COLOR_BGRA2RGB),
+    'mono16': ('u2', 1, cv2.COLOR_GRAY2RGB), '16UC1': ('u2', 1, cv2.COLOR_GRAY2RGB),
+    '32FC1': ('f4', 1, cv2.COLOR_GRAY2RGB),
+    'yuv422': ('u1', 2, cv2.COLOR_YUV2RGB_UYVY), 'uyvy': ('u1', 2, cv2.COLOR_YUV2RGB_UYVY),
+    'yuv422_yuy2': ('u1', 2, cv2.COLOR_YUV2RGB_YUY2), 'yuyv': ('u1', 2, cv2.COLOR_YUV2RGB_YUY2),
+    # OpenCV's Bayer codes name the pattern one pixel diagonally on (as in cv_bridge).
+    'bayer_rggb8': ('u1', 1, cv2.COLOR_BayerBG2RGB),
+    'bayer_bggr8': ('u1', 1, cv2.COLOR_BayerRG2RGB),
+    'bayer_gbrg8': ('u1', 1, cv2.COLOR_BayerGR2RGB),
+    'bayer_grbg8': ('u1', 1, cv2.COLOR_BayerGB2RGB),
+    'bayer_rggb16': ('u2', 1, cv2.COLOR_BayerBG2RGB),
+    'bayer_bggr16': ('u2', 1, cv2.COLOR_BayerRG2RGB),
+    'bayer_gbrg16': ('u2', 1, cv2.COLOR_BayerGR2RGB),
+    'bayer_grbg16': ('u2', 1, cv2.COLOR_BayerGB2RGB),
+}
+
+
+def _text(value: object, limit: int = 40) -> str:
+    """A message-supplied string, printable and short, for an error message."""
+    text = str(value)[:limit]
+    return text if text.isprintable() else text.encode('unicode_escape').decode('ascii')
+
+
+def image_to_rgb(msg: Image, *, max_pixels: int | None = None) -> np.ndarray:
+    """A ``sensor_msgs/Image`` as a contiguous RGB uint8 ``(H, W, 3)`` array.
+
+    Honours ``step`` (padded rows) and ``is_bigendian``; see
+    :data:`IMAGE_ENCODINGS` for the encodings and how each is mapped to 8-bit
+    RGB. An unpadded ``rgb8`` image is returned as a view of ``msg.data``.
+    Raises :class:`ImageTooLargeError` when ``width * height`` is over
+    ``max_pixels`` (checked first, before any data is read),
+    :class:`UnsupportedEncodingError` for other encodings, and
+    :class:`ImageError` when the size does not fit ``step`` and ``data``.
     """
-    expected = int(msg.step) * int(msg.height)
-    if msg.height == 0 or msg.width == 0 or len(msg.data) < expected:
-        raise ValueError(f'image {msg.width}x{msg.height} (step {msg.step}) does not fit '
-                         f'{len(msg.data)} data bytes')
-    try:
-        return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding='rgb8')
-    except (CvBridgeError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f'cannot convert {msg.encoding!r} image to rgb8: {exc}') from None
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if max_pixels is not None and height * width > max_pixels:
+        raise ImageTooLargeError(f'image {width}x{height} has more than max_pixels '
+                                 f'({max_pixels:,}) pixels')
+    entry = IMAGE_ENCODINGS.get(msg.encoding)
+    if entry is None:
+        raise UnsupportedEncodingError(
+            f'unsupported encoding {_text(msg.encoding)!r} (supported: '
+            f'{", ".join(IMAGE_ENCODINGS)})')
+    kind, channels, conversion = entry
+    dtype = np.dtype(kind).newbyteorder('>' if msg.is_bigendian else '<')
+    row_bytes = width * channels * dtype.itemsize
+    size = len(msg.data)
+    if height == 0 or width == 0 or step < row_bytes or size < step * height:
+        raise ImageError(f'{_text(msg.encoding)} image {width}x{height} does not fit its step '
+                         f'and data: needs step >= {row_bytes} and step x height data bytes, '
+                         f'has step {step} and {size} bytes')
+    if (channels == 2 and width % 2) or (msg.encoding.startswith('bayer_') and min(width, height) < 2):
+        raise ImageError(f'{_text(msg.encoding)} image cannot be {width}x{height}')
+    rows = np.frombuffer(msg.data, np.uint8, count=step * height).reshape(height, step)
+    img = rows[:, :row_bytes].view(dtype).reshape(height, width, channels)
+    if dtype.kind == 'f':
+        img = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif dtype.itemsize == 2:
+        img = (img >> 8).astype(np.uint8)
+    if conversion is None:
+        return np.ascontiguousarray(img)
+    if channels == 1:
+        img = img.reshape(height, width)
+    return cv2.cvtColor(np.ascontiguousarray(img), conversion)
 
 
 def rgb_to_image(rgb: np.ndarray, stamp: Time, frame_id: str) -> Image:
-    """An RGB uint8 array as an ``rgb8`` ``sensor_msgs/Image``."""
-    msg = _BRIDGE.cv2_to_imgmsg(np.ascontiguousarray(rgb, dtype=np.uint8), encoding='rgb8')
+    """An RGB uint8 ``(H, W, 3)`` array as an ``rgb8`` ``sensor_msgs/Image``."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f'expected an (H, W, 3) array, got shape {rgb.shape}')
+    msg = Image()
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
+    msg.height, msg.width = rgb.shape[:2]
+    msg.encoding = 'rgb8'
+    msg.is_bigendian = 0
+    msg.step = rgb.shape[1] * 3
+    msg.data = rgb.tobytes()
     return msg
 
 
@@ -83,7 +172,13 @@ def bottleneck_msg(enc: EncodedTensor, *, stamp: Time, frame_id: str, seq: int, 
 def encoded_from_msg(msg: Bottleneck) -> EncodedTensor:
     """The :class:`EncodedTensor` a ``Bottleneck`` message carries (not yet validated:
     the codec's ``decode`` checks every field before allocating). The payload is a
-    view of the message's buffer, not a copy."""
+    view of the message's buffer, not a copy.
+
+    Raises ``MalformedPayloadError`` for a shape of more than ``MAX_DIMS``
+    dimensions (checked before the shape is read, so its cost is bounded)."""
+    if len(msg.shape) > MAX_DIMS:
+        raise MalformedPayloadError(f'shape must have 1..{MAX_DIMS} dimensions, got '
+                                    f'{len(msg.shape)} dimensions')
     try:
         shape = tuple(int(s) for s in msg.shape)
     except (TypeError, ValueError) as exc:

@@ -2,18 +2,29 @@
 diagnostics counters, and the ``main`` loop with a clean shutdown."""
 from __future__ import annotations
 
+import ctypes
+import logging
+import os
+import signal
+import sys
+import traceback
 from collections import Counter
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Callable, Sequence
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.executors import ExternalShutdownException
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 
+from bottlefit_ros.backends import BACKENDS
 from bottlefit_ros.runtime import ModelSpec
 
 
@@ -38,13 +49,18 @@ MODEL_PARAMS = (
     Param('split', _SPEC.split, 'split point; empty = the model\'s default'),
     Param('bottleneck_channels', _SPEC.bottleneck_channels, 'BottleFit bottleneck channels; '
           '0 = natural split', min=0, max=1024),
-    Param('weights', _SPEC.weights, '"default" (packaged weights), a checkpoint path, or empty '
-          'for random init'),
+    Param('weights', _SPEC.weights, '"default" (packaged weights; with backend onnxruntime, '
+          'the export tools/setup.sh writes), a checkpoint path (torch), an export folder '
+          '(onnxruntime), or empty for random init (torch)'),
 )
 # Where and how the network runs, and how often the node reports.
 COMPUTE_PARAMS = (
-    Param('device', 'cpu', 'torch device, e.g. cpu or cuda'),
-    Param('num_threads', 0, 'torch intra-op threads; 0 = torch default', min=0, max=256),
+    Param('backend', 'torch', 'inference backend: torch (PyTorch eager) or onnxruntime '
+          '(the ONNX export named by weights; no PyTorch needed)', choices=BACKENDS),
+    Param('device', 'cpu', 'torch: a torch device (cpu, cuda, cuda:1); onnxruntime: cpu, '
+          'cuda or tensorrt (its execution provider)'),
+    Param('num_threads', 0, 'intra-op threads of the backend; 0 = its default', min=0,
+          max=256),
     Param('diagnostics_period_s', 1.0, 'period of the /diagnostics status', min=0.1,
           max=3600.0),
 )
@@ -58,6 +74,24 @@ FRAME_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # subscribers, e.g. a navigation stack's, match as usual and get no history.
 RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# What ``qos_overrides`` parameters may change on our own topics. rclpy's
+# ``QoSOverridingOptions.with_default_policies()`` covers history, depth and
+# reliability only; durability is added so that e.g. ``classification`` can be
+# made volatile (or a subscription transient-local) from a parameter file.
+QOS_OVERRIDES = QoSOverridingOptions(policy_kinds=(
+    QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY,
+    QoSPolicyKind.DURABILITY))
+
+
+def safe_text(value: object, limit: int = 80) -> str:
+    """``value`` as one printable line for a log: control characters (newlines
+    included, which could forge log lines) escaped, at most ``limit`` characters."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + f'...(+{len(text) - limit} chars)'
+    if text.isprintable():
+        return text
+    return ''.join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def model_spec(values: dict[str, object]) -> ModelSpec:
@@ -132,32 +166,158 @@ class Counters(Counter):
         return arr
 
 
-def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Init rclpy, build the node, spin until shutdown; return an exit code.
+# Errors that, raised while a node is built, mean its parameters or files are
+# wrong: logged as one FATAL line, exit code 2. rclpy's own range and type checks
+# of declared parameters raise ParameterException, not ValueError.
+CONFIGURATION_ERRORS = (ValueError, ParameterException, OSError)
+# A signal stops spinning within this long (the wait is not interrupted by it).
+_SPIN_PERIOD_S = 0.1
 
-    A configuration error while the node is built (``ValueError``) is logged as
-    one clear line and gives exit code 2 instead of a traceback.
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM handler: asks the spin loop to stop, nothing else. No
+    exception is raised inside a callback (no half-published frame, no
+    ``KeyboardInterrupt`` in clean-up), and later signals during clean-up are
+    ignored, so a second Ctrl-C cannot crash it."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous = {s: signal.signal(s, self) for s in self.SIGNALS}
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def restore(self) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+def _node_being_built(tb: TracebackType | None) -> Node | None:
+    """The node whose constructor raised: the ``self`` of a frame in ``tb``
+    (the node object exists, with its remapped name, before its parameters are
+    declared)."""
+    while tb is not None:
+        obj = tb.tb_frame.f_locals.get('self')
+        if isinstance(obj, Node):
+            return obj
+        tb = tb.tb_next
+    return None
+
+
+def _logger_name(node: Node | None) -> str:
+    try:
+        return node.get_logger().name if node is not None else 'bottlefit_ros'
+    except Exception:  # noqa: BLE001 - a half-built node may not have one yet
+        return 'bottlefit_ros'
+
+
+def _exit_now(code: int) -> None:
+    """Flush Python's and C's output buffers, then end the process without the
+    interpreter's finalisation (2-5 s with torch loaded); everything the node
+    owns has been closed and destroyed by then."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        ctypes.CDLL(None).fflush(None)   # rcutils writes through C stdio
+    except (OSError, AttributeError):
+        pass
+    os._exit(code)
+
+
+def run(node_factory: Callable[[], Node], args: list[str] | None = None, *,
+        exit_process: bool = True) -> int:
+    """Init rclpy, build the node, spin until SIGINT, SIGTERM or shutdown; return
+    (or, with ``exit_process``, exit with) a code.
+
+    - An error of :data:`CONFIGURATION_ERRORS` while the node is built (a
+      parameter out of range, a missing file) is one FATAL line under the node's
+      name, no traceback, exit code 2. Any other error while building, or any
+      exception escaping a callback, is logged with its traceback: exit code 1.
+    - SIGINT and SIGTERM end spinning (rclpy's own handlers are not installed:
+      they invalidate the context under a callback that is still publishing);
+      then the node's ``close()`` runs while publishing and logging still work,
+      the node is destroyed and rclpy shut down. A ``SystemExit`` from a
+      callback ends the node the same way, with its code.
+    - ``exit_process`` (the node executables): exit right after that clean-up,
+      skipping the interpreter's slow finalisation.
     """
-    rclpy.init(args=args)
-    node = None
+    stop = _StopOnSignal()
+    node: Node | None = None
     code = 0
     try:
-        node = node_factory()
-        rclpy.spin(node)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except Exception as exc:  # noqa: BLE001 - e.g. unparsable --ros-args
+        rclpy.logging.get_logger('bottlefit_ros').fatal(
+            f'cannot initialise ROS: {safe_text(exc, 500)}')
+        code = 2
+    else:
+        try:
+            node = node_factory()
+        except CONFIGURATION_ERRORS as exc:
+            node = _node_being_built(exc.__traceback__)
+            rclpy.logging.get_logger(_logger_name(node)).fatal(
+                f'configuration error: {safe_text(exc, 500)}')
+            _destroy(node, close=False)
+            code, node = 2, None
+        except Exception as exc:  # noqa: BLE001 - a bug: say where
+            node = _node_being_built(exc.__traceback__)
+            rclpy.logging.get_logger(_logger_name(node)).fatal(
+                'cannot start:\n' + ''.join(traceback.format_exception(exc)))
+            _destroy(node, close=False)
+            code, node = 1, None
+        if node is not None:
+            code = _spin(node, stop)
+            _destroy(node, close=True)
+        try:
+            rclpy.try_shutdown()
+        except Exception:  # noqa: BLE001 - nothing left to do about it
+            pass
+    if exit_process:
+        _exit_now(code)
+    stop.restore()
+    return code
+
+
+def _spin(node: Node, stop: _StopOnSignal) -> int:
+    """Spin ``node`` until a signal, a ``SystemExit`` or shutdown; the exit code."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    code = 0
+    try:
+        while stop.signum is None and rclpy.ok():
+            executor.spin_once(timeout_sec=_SPIN_PERIOD_S)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except ValueError as exc:
-        name = node.get_name() if node is not None else 'bottlefit_ros'
-        rclpy.logging.get_logger(name).fatal(f'configuration error: {exc}')
-        code = 2
+    except Exception as exc:  # noqa: BLE001 - a bug in a callback: say where, then clean up
+        node.get_logger().fatal('unexpected error, shutting down:\n'
+                                + ''.join(traceback.format_exception(exc)))
+        code = 1
     finally:
-        try:
-            if node is not None:
-                close = getattr(node, 'close', None)
-                if close is not None:
-                    close()
-                node.destroy_node()
-            rclpy.try_shutdown()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
+        executor.shutdown(timeout_sec=0)
     return code
+
+
+def _destroy(node: Node | None, *, close: bool) -> None:
+    """``node.close()`` (if asked and it has one), then ``destroy_node()``;
+    errors are logged, never raised."""
+    if node is None:
+        return
+    if close and callable(getattr(node, 'close', None)):
+        try:
+            node.close()
+        except Exception as exc:  # noqa: BLE001 - still destroy the node
+            node.get_logger().error('error while closing:\n'
+                                    + ''.join(traceback.format_exception(exc)))
+    try:
+        node.destroy_node()
+    except Exception:  # noqa: BLE001 - shutting down anyway
+        pass

@@ -7,25 +7,33 @@ images, camera device or video through OpenCV, synthetic pattern).
 Modes: ``split`` publishes ``bottleneck`` (head output, quantized + compressed),
 ``offload`` publishes ``bottleneck`` carrying a JPEG, ``local`` runs the whole
 model here and publishes ``classification`` itself.
+
+An image that cannot be used (unsupported encoding, size that does not fit its
+data, more than ``max_image_pixels``) or a frame that fails anywhere is dropped,
+logged (throttled per reason) and counted in ``/diagnostics`` as
+``rejected_<reason>``; the node keeps serving.
 """
 from __future__ import annotations
 
+import time
+
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from bottlefit_ros.codec import CODECS
-from bottlefit_ros.conversions import bottleneck_msg, classification_msg, image_to_rgb
+from bottlefit_ros.conversions import (ImageError, bottleneck_msg, classification_msg,
+                                       image_to_rgb)
 from bottlefit_ros.msg import Bottleneck, Classification
-from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, MODEL_PARAMS, RESULT_QOS,
-                                        Counters, Param, declare, model_spec,
-                                        reject_read_only_and_invalid, run)
-from bottlefit_ros.runtime import MODES, RobotRunner, set_torch_threads
+from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, MODEL_PARAMS, QOS_OVERRIDES,
+                                        RESULT_QOS, Counters, Param, declare, model_spec,
+                                        reject_read_only_and_invalid, run, safe_text)
+from bottlefit_ros.runtime import MODES, RobotRunner
 from bottlefit_ros.sources import open_source
 
 PARAMS = (
@@ -39,8 +47,11 @@ PARAMS = (
     Param('source', 'topic', '"topic" (subscribe image_raw), "folder[:PATH]", '
           '"video:DEVICE_OR_FILE" or "synthetic[:WxH]"'),
     Param('loop', True, 'restart a folder or video source at its end'),
-    Param('rate_hz', 10.0, 'frame rate for sources the node owns', read_only=False,
-          min=0.1, max=1000.0),
+    Param('rate_hz', 10.0, 'frame rate for sources the node owns; can change at run time '
+          '(a change is refused with source "topic": frames come at the driver\'s rate)',
+          read_only=False, min=0.1, max=1000.0),
+    Param('max_image_pixels', 4096 * 4096, 'image_raw frames with more pixels (width x height) '
+          'are dropped before their data is read (rejected_too_large)', min=1, max=2**40),
     Param('max_frames', 0, 'stop sending after this many frames; 0 = no limit', min=0,
           max=2**31 - 1),
     Param('start_when_subscribed', True, 'hold frames until the output topic has matched a '
@@ -51,6 +62,16 @@ PARAMS = (
     *COMPUTE_PARAMS,
 )
 
+# image_raw: the sensor-data profile (best effort, volatile) with a queue of one,
+# so a slow head always gets the newest frame and no backlog of big images is
+# held (qos_profile_sensor_data keeps 5).
+IMAGE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                       reliability=ReliabilityPolicy.BEST_EFFORT,
+                       durability=DurabilityPolicy.VOLATILE)
+REJECT_KEYS = ('rejected_encoding', 'rejected_malformed', 'rejected_too_large',
+               'rejected_internal_error')
+LOG_EVERY_S = 5.0   # at most one log line per rejection reason this often
+
 
 class CameraNode(Node):
     """See the module docstring."""
@@ -58,45 +79,49 @@ class CameraNode(Node):
     def __init__(self) -> None:
         super().__init__('camera_node')
         p = declare(self, PARAMS)
-        self.add_on_set_parameters_callback(reject_read_only_and_invalid(PARAMS))
-        self.add_post_set_parameters_callback(self._on_params_set)
-        set_torch_threads(int(p['num_threads']))
+        self._validate = reject_read_only_and_invalid(PARAMS)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.mode = str(p['mode'])
         self.runner = RobotRunner(model_spec(p), mode=self.mode, codec=str(p['codec']),
                                   compression_level=int(p['compression_level']),
                                   jpeg_quality=int(p['jpeg_quality']), top_k=int(p['top_k']),
-                                  device=str(p['device']))
+                                  device=str(p['device']), backend=str(p['backend']),
+                                  threads=int(p['num_threads']))
         self.frame_id = str(p['frame_id'])
         self.max_frames = int(p['max_frames'])
+        self.max_image_pixels = int(p['max_image_pixels'])
         self.wait_for_subscribers = bool(p['start_when_subscribed'])
         self.start_delay_s = float(p['start_delay_s'])
         self._ready_since: Time | None = None
-        self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0)
+        self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0,
+                                 **{k: 0 for k in REJECT_KEYS})
+        self._last_logged: dict[str, float] = {}
         self.seq = 0
 
-        overrides = QoSOverridingOptions.with_default_policies()
         if self.mode == 'local':
             self.pub = self.create_publisher(Classification, 'classification', RESULT_QOS,
-                                             qos_overriding_options=overrides)
+                                             qos_overriding_options=QOS_OVERRIDES)
         else:
             self.pub = self.create_publisher(Bottleneck, 'bottleneck', FRAME_QOS,
-                                             qos_overriding_options=overrides)
+                                             qos_overriding_options=QOS_OVERRIDES)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(float(p['diagnostics_period_s']), self._publish_diagnostics)
 
         self.source = None
         self.timer = None
         if p['source'] == 'topic':
-            self.create_subscription(Image, 'image_raw', self._on_image, qos_profile_sensor_data)
+            self.create_subscription(Image, 'image_raw', self._on_image, IMAGE_QOS,
+                                     qos_overriding_options=QOS_OVERRIDES)
             where = f'topic {self.resolve_topic_name("image_raw")}'
         else:
             self.source = open_source(str(p['source']), loop=bool(p['loop']))
             self.timer = self.create_timer(1.0 / float(p['rate_hz']), self._on_timer)
             where = f'source {p["source"]} at {p["rate_hz"]} Hz'
         info = self.runner.info
+        params = f'head {info.head_params:,} params, ' if info.head_params else ''
         self.get_logger().info(
-            f'{self.mode} mode, model {info.model} split {info.split} '
-            f'(head {info.head_params:,} params, fingerprint {self.runner.head_fingerprint}); '
+            f'{self.mode} mode, model {info.model} split {info.split} on '
+            f'{self.runner.engine.backend} ({params}fingerprint {self.runner.head_fingerprint}); '
             f'frames from {where}')
 
     # -- frames ------------------------------------------------------------
@@ -123,66 +148,113 @@ class CameraNode(Node):
         return 0 < self.max_frames <= self.seq
 
     def _on_timer(self) -> None:
-        if self._done():
-            self.timer.cancel()
-            self.get_logger().info(f'sent {self.seq} frames (max_frames reached)')
-            return
-        if not self._ready():
-            return
-        rgb = self.source.read()
-        if rgb is None:
-            self.timer.cancel()
-            self.get_logger().info(f'source ended after {self.seq} frames')
+        try:
+            if self._done():
+                self.timer.cancel()
+                self.get_logger().info(f'sent {self.seq} frames (max_frames reached)')
+                return
+            if not self._ready():
+                return
+            rgb = self.source.read()
+            if rgb is None:
+                self.timer.cancel()
+                self.get_logger().info(f'source ended after {self.seq} frames')
+                return
+            self.counters['frames_in'] += 1
+        except Exception as exc:  # noqa: BLE001 - e.g. a camera unplugged: keep serving
+            self.counters['frames_in'] += 1
+            self._reject('internal_error', f'cannot read a frame from the source: {exc!r}')
             return
         self._process(rgb, self.get_clock().now().to_msg(), self.frame_id)
 
     def _on_image(self, msg: Image) -> None:
-        if self._done() or not self._ready():
+        try:
+            if self._done() or not self._ready():
+                return
+        except Exception as exc:  # noqa: BLE001 - no message may stop the node
+            self._reject('internal_error', f'cannot check readiness: {exc!r}')
             return
         self.counters['frames_in'] += 1
         try:
-            rgb = image_to_rgb(msg)
-        except ValueError as exc:
-            self.counters['frames_rejected'] += 1
-            self.get_logger().warning(f'dropped image: {exc}', throttle_duration_sec=5.0)
+            rgb = image_to_rgb(msg, max_pixels=self.max_image_pixels)
+            stamp = msg.header.stamp
+            if stamp.sec == 0 and stamp.nanosec == 0:   # driver left it empty
+                stamp = self.get_clock().now().to_msg()
+            frame_id = msg.header.frame_id or self.frame_id
+        except ImageError as exc:
+            self._reject(exc.reason, f'dropped image from '
+                         f'{safe_text(msg.header.frame_id) or "?"}: {exc}')
             return
-        stamp = msg.header.stamp
-        if stamp.sec == 0 and stamp.nanosec == 0:   # driver left it empty
-            stamp = self.get_clock().now().to_msg()
-        self._process(rgb, stamp, msg.header.frame_id or self.frame_id)
+        except Exception as exc:  # noqa: BLE001 - no message may stop the node
+            self._reject('internal_error', f'cannot convert image: {exc!r}')
+            return
+        self._process(rgb, stamp, frame_id)
 
     def _process(self, rgb, stamp, frame_id: str) -> None:
+        """Head (+ codec) or whole model on one RGB frame, then publish; every
+        failure is counted as a rejection, never raised."""
         try:
             out = self.runner.process(rgb)
         except ValueError as exc:
-            self.counters['frames_rejected'] += 1
-            self.get_logger().warning(f'cannot process frame: {exc}', throttle_duration_sec=5.0)
+            self._reject('malformed', f'cannot process a {getattr(rgb, "shape", "?")} frame: '
+                                      f'{exc}')
             return
-        info = self.runner.info
-        if out.result is not None:
-            msg = classification_msg(out.result, header=Header(stamp=stamp, frame_id=frame_id),
-                                     seq=self.seq, mode=self.mode, model=info.model,
-                                     payload_bytes=0, timings=out.timings)
-        else:
-            msg = bottleneck_msg(out.encoded, stamp=stamp, frame_id=frame_id, seq=self.seq,
-                                 model=info.model, split=info.split,
-                                 head_fingerprint=self.runner.head_fingerprint,
-                                 timings=out.timings)
-        self.pub.publish(msg)
+        except Exception as exc:  # noqa: BLE001 - a frame must never stop the node
+            self._reject('internal_error', f'cannot process frame: {exc!r}')
+            return
+        try:
+            info = self.runner.info
+            if out.result is not None:
+                msg = classification_msg(out.result,
+                                         header=Header(stamp=stamp, frame_id=frame_id),
+                                         seq=self.seq, mode=self.mode, model=info.model,
+                                         payload_bytes=0, timings=out.timings)
+            else:
+                msg = bottleneck_msg(out.encoded, stamp=stamp, frame_id=frame_id, seq=self.seq,
+                                     model=info.model, split=info.split,
+                                     head_fingerprint=self.runner.head_fingerprint,
+                                     timings=out.timings)
+            self.pub.publish(msg)
+        except Exception as exc:  # noqa: BLE001 - e.g. a field out of its type's range
+            self._reject('internal_error', f'cannot publish frame: {exc!r}')
+            return
         self.seq += 1
         self.counters['frames_sent'] += 1
 
+    def _reject(self, reason: str, text: str) -> None:
+        """Count a dropped frame under ``rejected_<reason>`` and log it, at most
+        once per :data:`LOG_EVERY_S` for each reason."""
+        key = f'rejected_{reason}'
+        self.counters[key] += 1
+        self.counters['frames_rejected'] += 1
+        now = time.monotonic()
+        last = self._last_logged.get(key)
+        if last is None or now - last >= LOG_EVERY_S:
+            self._last_logged[key] = now
+            self.get_logger().warning(f'{safe_text(text, 600)} [{key}: {self.counters[key]}]')
+
     # -- parameters and status -------------------------------------------
-    def _on_params_set(self, params: list) -> None:
-        for param in params:
-            if param.name == 'rate_hz' and self.timer is not None and not self.timer.is_canceled():
-                self.timer.cancel()
-                self.timer = self.create_timer(1.0 / float(param.value), self._on_timer)
+    def _on_set_parameters(self, changes: list) -> SetParametersResult:
+        """Validate changes against :data:`PARAMS`; apply a new ``rate_hz`` here
+        (post-set callbacks do not exist on Humble). ``rate_hz`` is refused
+        with ``source: topic``, where the driver sets the rate."""
+        result = self._validate(changes)
+        rates = [c for c in changes if c.name == 'rate_hz']
+        if not result.successful or not rates:
+            return result
+        if self.timer is None:
+            return SetParametersResult(
+                successful=False, reason='rate_hz applies to sources this node owns; with '
+                'source "topic" frames come at the camera driver\'s rate')
+        self.timer.timer_period_ns = int(1e9 / float(rates[-1].value))
+        if not self.timer.is_canceled():
+            self.timer.reset()   # the new period starts now, not after the old one
+        return result
 
     def _publish_diagnostics(self) -> None:
         self.diag_pub.publish(self.counters.status(
-            self, f'{self.mode}: {self.counters["frames_sent"]} frames sent',
-            warn_keys=('frames_rejected',)))
+            self, f'{self.mode}: {self.counters["frames_sent"]} frames sent, '
+            f'{self.counters["frames_rejected"]} rejected', warn_keys=REJECT_KEYS))
 
     def close(self) -> None:
         """Release the frame source."""
