@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 
 from bottlefit_ros.energy.frame_energy import estimate_frame_energy
 from bottlefit_ros.energy.profiles import PowerProfile
+from bottlefit_ros.runtime import MODES
 
 __all__ = ["EDGE_MODES", "Decision", "ModePolicy", "Observation", "PolicyConfig", "Prediction"]
 
-MODES: tuple[str, ...] = ("split", "local", "offload")
 EDGE_MODES: frozenset[str] = frozenset({"split", "offload"})
 OBJECTIVES: tuple[str, ...] = ("latency", "energy")
 

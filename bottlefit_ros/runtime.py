@@ -8,24 +8,39 @@ reference and the benchmark all call.
   produced by the head this tail belongs to, and classifies it.
 
 Models, codecs and buffers are built once, in the constructors; the per-frame
-methods only convert, compute and time.
+methods only convert, compute and time. The network runs on a backend of
+:mod:`bottlefit_ros.backends` (``torch`` or ``onnxruntime``); this module imports
+no PyTorch, so a robot on ONNX Runtime needs none.
 """
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Hashable, Literal, Sequence
+
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from bottlefit_ros.codec import (CodecError, EncodedTensor, JpegCodec, PayloadTooLargeError,
-                                 TensorCodec)
-from bottlefit_ros.models import Preprocessor, SplitModel, build_split_model, load_labels
+from bottlefit_ros.backends import load_engine
+from bottlefit_ros.codec import (EncodedTensor, JpegCodec, MalformedPayloadError,
+                                 PayloadTooLargeError, TensorCodec)
+
+if TYPE_CHECKING:
+    from bottlefit_ros.models import SplitModel
 
 Mode = Literal['split', 'local', 'offload']
 MODES: tuple[str, ...] = ('split', 'local', 'offload')
 JPEG_CODEC = 'jpeg'
+OFFLOAD_DTYPE = 'uint8'
+"""``dtype`` of an offload (JPEG) frame: the decoded image is ``uint8[H, W, 3]``."""
+# Longest accepted string fields of a frame (msg/Bottleneck.msg documents them);
+# anything longer is malformed.
+MAX_NAME_CHARS = 64          # model, split, codec, dtype
+MAX_FINGERPRINT_CHARS = 64
+MAX_FRAME_ID_CHARS = 256
+_TENSOR_CODECS_QUANTIZED = frozenset({'q8+zstd', 'q8'})
 
 
 class MismatchError(ValueError):
@@ -44,7 +59,9 @@ class ModelSpec:
     weights: str = 'default'        # 'default', '' (random init) or a checkpoint path
 
     def build(self) -> SplitModel:
-        """Build the split model in eval mode."""
+        """Build the split model in eval mode (PyTorch)."""
+        from bottlefit_ros.models import build_split_model
+
         model = build_split_model(
             self.model,
             split=self.split or None,
@@ -101,59 +118,54 @@ def _ms(t0: int) -> float:
     return (time.perf_counter_ns() - t0) / 1e6
 
 
-def top_k(logits: torch.Tensor, labels: Sequence[str], k: int) -> TopK:
-    """Softmax and the ``k`` best classes of a single-frame logits tensor."""
-    probs = torch.softmax(logits.reshape(-1).float(), dim=0)
-    k = max(1, min(k, probs.numel()))
-    scores, ids = torch.topk(probs, k)
-    id_list = [int(i) for i in ids]
+def top_k(logits: np.ndarray, labels: Sequence[str], k: int) -> TopK:
+    """Softmax and the ``k`` best classes of a single-frame logits array, best first."""
+    z = np.asarray(logits, dtype=np.float64).reshape(-1)
+    e = np.exp(z - z.max())
+    probs = e / e.sum()
+    k = max(1, min(k, probs.size))
+    ids = np.argpartition(-probs, k - 1)[:k]
+    ids = ids[np.lexsort((ids, -probs[ids]))]      # by score, ties by index
     return TopK(
-        class_ids=tuple(id_list),
-        labels=tuple(labels[i] if i < len(labels) else f'class_{i}' for i in id_list),
-        scores=tuple(float(s) for s in scores),
+        class_ids=tuple(int(i) for i in ids),
+        labels=tuple(labels[i] if i < len(labels) else f'class_{i}' for i in ids),
+        scores=tuple(float(probs[i]) for i in ids),
     )
-
-
-def set_torch_threads(num_threads: int) -> None:
-    """Limit intra-op threads (0 keeps torch's default)."""
-    if num_threads > 0:
-        torch.set_num_threads(num_threads)
 
 
 class RobotRunner:
     """The robot side: preprocess, head (or whole model), encode.
 
     ``codec`` names a :data:`bottlefit_ros.codec.CODECS` entry for ``split``
-    mode; ``offload`` always sends JPEG at ``jpeg_quality``.
+    mode; ``offload`` always sends JPEG at ``jpeg_quality``. ``backend`` is one
+    of :data:`bottlefit_ros.backends.BACKENDS`; ``threads`` its intra-op threads
+    (0: its default).
     """
 
     def __init__(self, spec: ModelSpec, *, mode: str = 'split', codec: str = 'q8+zstd',
                  compression_level: int = 3, jpeg_quality: int = 90, top_k: int = 5,
-                 device: str = 'cpu') -> None:
+                 device: str = 'cpu', backend: str = 'torch', threads: int = 0) -> None:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
         self.mode = mode
         self.spec = spec
-        self.device = torch.device(device)
         self.k = top_k
-        model = spec.build().to(self.device)
-        self.info = model.info
-        self.preprocess = Preprocessor.for_model(model)
-        self.head_fingerprint = model.head_fingerprint
-        self.labels = load_labels(model)
-        # Keep only what this mode runs: the robot never holds the tail in split mode.
-        self._net: torch.nn.Module | None = None
+        # Keep only what this mode runs: the robot never holds the tail. Offload
+        # runs no network; the head is loaded for the model's name and fingerprint.
+        self._part = 'whole' if mode == 'local' else 'head'
+        self.engine = load_engine(spec, backend=backend, parts=(self._part,), device=device,
+                                  threads=threads)
+        self.info = self.engine.info
+        self.preprocess = self.engine.preprocessor()
+        self.head_fingerprint = self.engine.head_fingerprint
+        self.labels = self.engine.labels
         self._tensor_codec: TensorCodec | None = None
         self._jpeg: JpegCodec | None = None
         if mode == 'split':
-            self._net = model.head
             self._tensor_codec = TensorCodec(codec, level=compression_level)
-        elif mode == 'local':
-            self._net = model
-        else:
+        elif mode == 'offload':
             self._jpeg = JpegCodec(jpeg_quality)
 
-    @torch.inference_mode()
     def process(self, rgb: np.ndarray) -> RobotOutput:
         """Run this mode's robot stages on one RGB (or grey) uint8 frame."""
         t = StageTimes()
@@ -162,21 +174,19 @@ class RobotRunner:
             payload = self._jpeg.encode(rgb)
             t.encode_ms = _ms(t0)
             shape = tuple(int(s) for s in rgb.shape[:2]) + (3,)
-            enc = EncodedTensor(codec=JPEG_CODEC, dtype='uint8', shape=shape, scale=0.0,
+            enc = EncodedTensor(codec=JPEG_CODEC, dtype=OFFLOAD_DTYPE, shape=shape, scale=0.0,
                                 zero_point=0, raw_size=int(np.prod(shape)), payload=payload)
             return RobotOutput(self.mode, t, encoded=enc)
         t0 = time.perf_counter_ns()
-        x = self.preprocess(rgb).to(self.device)
+        x = self.preprocess(rgb)
         t.preprocess_ms = _ms(t0)
         t0 = time.perf_counter_ns()
-        y = self._net(x)
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize(self.device)
+        y = self.engine.run(self._part, x)
         t.head_ms = _ms(t0)
         if self._tensor_codec is None:
             return RobotOutput(self.mode, t, result=top_k(y, self.labels, self.k))
         t0 = time.perf_counter_ns()
-        enc = self._tensor_codec.encode(y.float().cpu().numpy())
+        enc = self._tensor_codec.encode(y)
         t.encode_ms = _ms(t0)
         return RobotOutput(self.mode, t, encoded=enc)
 
@@ -185,46 +195,90 @@ class EdgeRunner:
     """The edge side: check, decode, tail (or whole model for JPEG frames).
 
     ``max_payload_bytes`` bounds both what is accepted on the wire and what a
-    payload may expand to, so a malformed or hostile message cannot make the
-    edge allocate more than that.
+    payload may expand to; beyond that, a tensor frame's shape must be this
+    head's output shape before anything is decompressed, so a malformed or
+    hostile frame allocates no more than a valid one.
     """
 
     def __init__(self, spec: ModelSpec, *, max_payload_bytes: int = 16 * 2**20,
-                 top_k: int = 5, device: str = 'cpu', accept_offload: bool = True) -> None:
+                 top_k: int = 5, device: str = 'cpu', accept_offload: bool = True,
+                 backend: str = 'torch', threads: int = 0) -> None:
         self.spec = spec
-        self.device = torch.device(device)
         self.k = top_k
         self.max_payload_bytes = max_payload_bytes
-        model = spec.build().to(self.device)
-        self.info = model.info
-        self.head_fingerprint = model.head_fingerprint
-        self.labels = load_labels(model)
-        self.preprocess = Preprocessor.for_model(model)
-        self._tail = model.tail
-        self._model = model if accept_offload else None
+        self.accept_offload = accept_offload
+        parts = ('tail', 'whole') if accept_offload else ('tail',)
+        self.engine = load_engine(spec, backend=backend, parts=parts, device=device,
+                                  threads=threads)
+        self.info = self.engine.info
+        self.head_fingerprint = self.engine.head_fingerprint
+        self.labels = self.engine.labels
+        self.preprocess = self.engine.preprocessor()
         self._tensor_codec = TensorCodec(max_raw_bytes=max_payload_bytes)
-        max_pixels = max_payload_bytes // 3
-        self._jpeg = JpegCodec(max_pixels=max_pixels)
+        self._head_output_shape = (1, *(int(d) for d in self.info.head_output_shape))
+        self._jpeg = JpegCodec(max_pixels=max(1, max_payload_bytes // 3))
 
-    def check(self, *, model: str, split: str, head_fingerprint: str, codec: str) -> None:
-        """Refuse frames this edge cannot serve (raises :class:`MismatchError`)."""
+    def check(self, *, model: str, split: str, head_fingerprint: str, codec: str,
+              dtype: str = '', frame_id: str = '') -> None:
+        """Refuse frames this edge cannot serve.
+
+        Raises:
+            MalformedPayloadError: a string field is longer than its limit
+                (:data:`MAX_NAME_CHARS`, :data:`MAX_FINGERPRINT_CHARS`,
+                :data:`MAX_FRAME_ID_CHARS`); checked first.
+            MismatchError: another model; offload frames while they are
+                disabled; another split or head fingerprint (offload frames may
+                leave both empty: any camera's JPEG can be served).
+        """
+        for name, value, limit in (('model', model, MAX_NAME_CHARS),
+                                   ('split', split, MAX_NAME_CHARS),
+                                   ('codec', codec, MAX_NAME_CHARS),
+                                   ('dtype', dtype, MAX_NAME_CHARS),
+                                   ('head_fingerprint', head_fingerprint, MAX_FINGERPRINT_CHARS),
+                                   ('frame_id', frame_id, MAX_FRAME_ID_CHARS)):
+            if len(value) > limit:
+                raise MalformedPayloadError(f'{name} of {len(value)} characters is longer than '
+                                            f'the limit of {limit}')
         if model != self.spec.model:
             raise MismatchError(f'frame is for model {model!r}, this edge runs {self.spec.model!r}')
-        if codec == JPEG_CODEC:
-            if self._model is None:
-                raise MismatchError('offload (jpeg) frames are disabled on this edge')
-            return
-        if split != self.info.split:
+        offload = codec == JPEG_CODEC
+        if offload and not self.accept_offload:
+            raise MismatchError('offload (jpeg) frames are disabled on this edge')
+        if split != self.info.split and not (offload and split == ''):
             raise MismatchError(f'frame was split at {split!r}, this edge\'s tail starts '
                                 f'after {self.info.split!r}')
-        if head_fingerprint != self.head_fingerprint:
+        if head_fingerprint != self.head_fingerprint and not (offload and head_fingerprint == ''):
             raise MismatchError(f'head fingerprint {head_fingerprint!r} does not match this '
                                 f'edge\'s head {self.head_fingerprint!r}: robot and edge run '
                                 'different weights')
 
-    @torch.inference_mode()
+    def _offload_image(self, enc: EncodedTensor) -> np.ndarray:
+        """Check an offload frame's fields (msg/Bottleneck.msg) and decode its JPEG."""
+        if enc.dtype != OFFLOAD_DTYPE:
+            raise MalformedPayloadError(f'offload frame with dtype {enc.dtype!r}, expected '
+                                        f'{OFFLOAD_DTYPE!r}')
+        if len(enc.shape) != 3 or enc.shape[2] != 3 or min(enc.shape) < 1:
+            raise MalformedPayloadError(f'offload frame with shape {tuple(enc.shape[:8])} '
+                                        f'({len(enc.shape)} dimensions), expected [H, W, 3]')
+        height, width = int(enc.shape[0]), int(enc.shape[1])
+        if height * width > self._jpeg.max_pixels:
+            raise PayloadTooLargeError(f'offload frame of {width}x{height} pixels exceeds the '
+                                       f'limit of {self._jpeg.max_pixels}')
+        if enc.scale != 0 or enc.zero_point != 0:
+            raise MalformedPayloadError(f'offload frame with scale {enc.scale!r} and zero_point '
+                                        f'{enc.zero_point!r}, expected 0 and 0')
+        if enc.raw_size != height * width * 3:
+            raise MalformedPayloadError(f'offload frame with raw_size {enc.raw_size}, expected '
+                                        f'H*W*3 = {height * width * 3}')
+        return self._jpeg.decode(enc.payload, expect_size=(height, width))
+
     def process(self, enc: EncodedTensor) -> EdgeOutput:
         """Decode one checked frame and classify it.
+
+        Every field is checked against what this edge's head produces (or, for
+        JPEG, against the JPEG header) before the payload is decompressed, so
+        no frame allocates more than a valid one. Values that are not finite,
+        or a tail output that is not, are refused: no NaN score is returned.
 
         Raises :class:`bottlefit_ros.codec.CodecError` for a malformed payload.
         """
@@ -234,21 +288,62 @@ class EdgeRunner:
         t = StageTimes()
         t0 = time.perf_counter_ns()
         if enc.codec == JPEG_CODEC:
-            rgb = self._jpeg.decode(enc.payload)
-            x = self.preprocess(rgb).to(self.device)
-            net = self._model
+            rgb = self._offload_image(enc)
+            x = self.preprocess(rgb)
+            part = 'whole'
         else:
-            z = self._tensor_codec.decode(enc)
-            expected = self.info.head_output_shape
-            if tuple(z.shape[1:]) != tuple(expected) or z.shape[0] != 1:
-                raise CodecError(f'tensor shape {tuple(z.shape)} does not match the head '
-                                 f'output (1, {", ".join(map(str, expected))}) of this split')
-            x = torch.from_numpy(z).to(self.device)
-            net = self._tail
+            z = self._tensor_codec.decode(enc, expect_shape=self._head_output_shape)
+            # q8 values are finite by construction (the codec bounds the scale).
+            if enc.codec not in _TENSOR_CODECS_QUANTIZED and not np.isfinite(z).all():
+                raise MalformedPayloadError('tensor holds NaN or infinity')
+            x = z
+            part = 'tail'
         t.decode_ms = _ms(t0)
         t0 = time.perf_counter_ns()
-        logits = net(x)
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize(self.device)
+        logits = self.engine.run(part, x)
         t.tail_ms = _ms(t0)
+        if not np.isfinite(logits).all():
+            raise MalformedPayloadError('the tail\'s output is not finite: the input values are '
+                                        'out of the range this model handles')
         return EdgeOutput(top_k(logits, self.labels, self.k), t)
+
+
+class SeqGaps:
+    """Frames that sources numbered but that never arrived, from gaps in their numbers.
+
+    Each source (a publisher, or whatever identifies a camera) numbers what it
+    sends 1, 2, 3, ... (DDS sample numbers) or 0, 1, 2, ... (``seq``); a number
+    ahead of the source's last one by ``1 < d <= max_gap`` means ``d - 1``
+    frames were lost on the way (or dropped by a full queue before the
+    receiver's callback): they are added to :attr:`missed`. A repeated or
+    older number (a restarted camera, a duplicate) or a jump beyond
+    ``max_gap`` (a forged ``seq``) is counted in :attr:`discontinuities`
+    instead, so one message cannot add more than ``max_gap`` to
+    :attr:`missed`. A source's first number is compared with ``first``, the
+    number sources start from (frames sent before the receiver matched count
+    as missed; a receiver started long after its source sees a
+    discontinuity). At most ``max_sources`` sources are remembered (least
+    recently seen forgotten first), so memory stays bounded.
+    """
+
+    def __init__(self, *, max_sources: int = 256, max_gap: int = 1000) -> None:
+        self.max_sources = max_sources
+        self.max_gap = max_gap
+        self.missed = 0
+        self.discontinuities = 0
+        self._last: OrderedDict[Hashable, int] = OrderedDict()
+
+    def update(self, source: Hashable, seq: int, first: int = 0) -> int:
+        """Record number ``seq`` from ``source`` (whose numbers start at
+        ``first``); return how many frames it shows missed."""
+        last = self._last.pop(source, first - 1)
+        self._last[source] = seq
+        if len(self._last) > self.max_sources:
+            self._last.popitem(last=False)
+        gap = seq - last - 1
+        if 0 < gap <= self.max_gap:
+            self.missed += gap
+            return gap
+        if gap != 0:
+            self.discontinuities += 1
+        return 0

@@ -12,14 +12,21 @@ from bottlefit_ros.codec.errors import (
     UnknownCodecError,
 )
 from bottlefit_ros.codec.jpeg import JpegCodec
-from bottlefit_ros.codec.quantization import QuantizedTensor, dequantize_8bit, quantize_8bit
-from bottlefit_ros.codec.tensor_codec import CODECS, EncodedTensor, TensorCodec
+from bottlefit_ros.codec.quantization import (
+    MAX_SCALE,
+    QuantizedTensor,
+    dequantize_8bit,
+    quantize_8bit,
+)
+from bottlefit_ros.codec.tensor_codec import CODECS, MAX_DIMS, EncodedTensor, TensorCodec
 
 __all__ = [
     "CODECS",
     "CodecError",
     "EncodedTensor",
     "JpegCodec",
+    "MAX_DIMS",
+    "MAX_SCALE",
     "MalformedPayloadError",
     "PayloadTooLargeError",
     "QuantizedTensor",

@@ -1,9 +1,22 @@
 """JPEG codec for edge offloading: the robot sends the image, not a tensor.
 
 The API takes and returns RGB; OpenCV's BGR stays inside this module.
+
+libjpeg (inside OpenCV) decodes damaged data anyway (a body shorter than the
+header's size, a flipped byte) and only prints a warning to the process's
+stderr; OpenCV offers no hook for it. :meth:`JpegCodec.decode` therefore
+points file descriptor 2 at a private file for the length of the decode, so
+the warning never reaches stderr, and rejects the image when libjpeg warned.
+Anything else written to stderr meanwhile (another thread's log line) is
+copied back to stderr.
 """
 
 from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
 
 import cv2
 import numpy as np
@@ -19,6 +32,75 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _IMREAD_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+# libjpeg(-turbo)'s warnings (jerror.h, the JWRN_* messages) as it prints them.
+_LIBJPEG_WARNING = re.compile(
+    rb"^(Corrupt JPEG data|Premature end of JPEG file|Invalid SOS parameters|"
+    rb"Inconsistent progression sequence|Application transferred too many scanlines|"
+    rb"Unknown Adobe color transform code|Warning: unknown JFIF revision)"
+)
+
+
+class _Stderr:
+    """Captures what the C library writes to file descriptor 2 during a block.
+
+    ``with _STDERR as warnings:`` fills ``warnings`` on exit with the lines
+    libjpeg wrote; anything else is written back to stderr. One per process
+    (fd 2 is), serialized by a lock; the capture file is made on first use
+    and reused, so a block costs a few system calls.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._file = -1
+        self._saved = -1
+        self._warnings: list[bytes] = []
+
+    def __enter__(self) -> list[bytes]:
+        self._lock.acquire()
+        self._warnings = []
+        self._saved = -1
+        try:
+            if self._file < 0:
+                fd, path = tempfile.mkstemp(prefix="bottlefit_jpeg_stderr_")
+                os.unlink(path)
+                self._file = fd
+            # Whatever fd 2 is now (a test harness may have redirected it).
+            self._saved = os.dup(2)
+            os.dup2(self._file, 2)
+        except OSError:  # no stderr, or no temporary file: decode uncaptured
+            if self._saved >= 0:
+                os.close(self._saved)
+            self._saved = -1
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._warnings
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved < 0:
+            self._lock.release()
+            return
+        try:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            size = os.fstat(self._file).st_size
+            if size:
+                data = os.pread(self._file, size, 0)
+                os.ftruncate(self._file, 0)
+                os.lseek(self._file, 0, os.SEEK_SET)
+                other = []
+                for line in data.splitlines(keepends=True):
+                    if _LIBJPEG_WARNING.match(line):
+                        self._warnings.append(line.rstrip())
+                    else:
+                        other.append(line)
+                if other:
+                    os.write(2, b"".join(other))
+        finally:
+            self._lock.release()
+
+
+_STDERR = _Stderr()
 
 
 def _read_jpeg_size(data: memoryview) -> tuple[int, int]:
@@ -143,18 +225,22 @@ class JpegCodec:
             raise CodecError(msg)
         return buf.tobytes()
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, *, expect_size: tuple[int, int] | None = None) -> np.ndarray:
         """Decode JPEG bytes (any bytes-like object) to a HxWx3 uint8 RGB array.
 
-        The size in the JPEG header is checked against ``max_pixels`` before
-        anything is decoded. EXIF orientation is ignored. Not every damage is
-        detectable: libjpeg (through OpenCV) rejects a truncated stream but
-        decodes one whose entropy-coded data is damaged or short, filling
-        what it could not decode (it only prints a warning).
+        The size in the JPEG header is checked against ``expect_size``
+        (``(height, width)``, if given) and ``max_pixels`` before anything is
+        decoded. EXIF orientation is ignored. An image libjpeg warns about
+        (damaged or short entropy-coded data, which it would fill in; a
+        missing end-of-image marker) is rejected; the warning is kept off
+        stderr (see the module docstring). Damage that libjpeg does not
+        notice (a flipped bit inside a Huffman code that still decodes)
+        cannot be detected.
 
         Raises:
             PayloadTooLargeError: the header declares more than ``max_pixels``.
-            MalformedPayloadError: not a JPEG, truncated or corrupt.
+            MalformedPayloadError: not a JPEG, another size than ``expect_size``,
+                truncated or corrupt.
         """
         try:
             buf = np.frombuffer(data, np.uint8)
@@ -162,6 +248,12 @@ class JpegCodec:
             msg = f"JPEG payload must be bytes-like, got {type(data).__name__}"
             raise MalformedPayloadError(msg) from None
         height, width = _read_jpeg_size(memoryview(buf))
+        if expect_size is not None and (height, width) != tuple(expect_size):
+            msg = (
+                f"JPEG header declares {width}x{height}, expected "
+                f"{expect_size[1]}x{expect_size[0]}"
+            )
+            raise MalformedPayloadError(msg)
         if height * width > self._max_pixels:
             msg = (
                 f"JPEG header declares {width}x{height} = {height * width} pixels "
@@ -169,10 +261,15 @@ class JpegCodec:
             )
             raise PayloadTooLargeError(msg)
         try:
-            image = cv2.imdecode(buf, _IMREAD_FLAGS)
+            with _STDERR as warnings:
+                image = cv2.imdecode(buf, _IMREAD_FLAGS)
         except cv2.error as e:
             msg = f"corrupt JPEG of {buf.size} B: {str(e).strip()}"
             raise MalformedPayloadError(msg) from None
+        if warnings:
+            text = warnings[0][:120].decode("ascii", "backslashreplace")
+            msg = f"corrupt JPEG of {buf.size} B ({width}x{height}): libjpeg: {text}"
+            raise MalformedPayloadError(msg)
         if image is None:
             msg = f"corrupt or truncated JPEG of {buf.size} B ({width}x{height})"
             raise MalformedPayloadError(msg)

@@ -32,9 +32,13 @@ import numpy as np
 
 from bottlefit_ros.codec.errors import CodecError
 
-__all__ = ["QuantizedTensor", "dequantize_8bit", "quantize_8bit"]
+__all__ = ["MAX_SCALE", "QuantizedTensor", "dequantize_8bit", "quantize_8bit"]
 
 _QMAX = 255
+MAX_SCALE = float(np.float32(float(np.finfo(np.float32).max) / _QMAX))
+"""The largest scale (a float32, about 1.33e36): up to it, ``scale * (q - zero_point)``
+is a finite float32 for every q and zero point in 0..255, so dequantized values are
+always finite. Decoders reject a larger scale."""
 
 
 class QuantizedTensor(NamedTuple):
@@ -60,11 +64,13 @@ def quantize_8bit(x: np.ndarray) -> QuantizedTensor:
     """Quantize a float tensor to uint8 with one scale and zero point.
 
     Every element round-trips through :func:`dequantize_8bit` within
-    ``scale / 2`` (plus float32 rounding); constant tensors round-trip exactly.
+    ``scale / 2`` (plus float32 rounding); constant tensors up to
+    :data:`MAX_SCALE` in magnitude round-trip exactly.
 
     Raises:
         TypeError: ``x`` is not a floating-point numpy array.
-        CodecError: ``x`` is empty, or holds NaN or infinity.
+        CodecError: ``x`` is empty, holds NaN or infinity, or spans a range
+            wider than ``255 * MAX_SCALE`` (the float32 maximum).
     """
     if not isinstance(x, np.ndarray):
         msg = f"expected a numpy.ndarray, got {type(x).__name__}"
@@ -82,21 +88,19 @@ def quantize_8bit(x: np.ndarray) -> QuantizedTensor:
         msg = f"cannot quantize a tensor holding NaN or infinity (min {x_min}, max {x_max})"
         raise CodecError(msg)
 
-    if x_min == x_max:
+    if x_min == x_max and abs(x_min) <= MAX_SCALE:
         value = float(np.float32(x_min))
         if value == 0.0:
             return QuantizedTensor(np.zeros(x.shape, np.uint8), 1.0, 0)
         scale = abs(value)
-        if not math.isfinite(scale):  # float64 input beyond the float32 range
-            msg = f"constant {x_min} does not fit a float32 scale"
-            raise CodecError(msg)
         q, zero_point = (1, 0) if value > 0 else (0, 1)
         return QuantizedTensor(np.full(x.shape, q, np.uint8), scale, zero_point)
 
     lo, hi = min(x_min, 0.0), max(x_max, 0.0)
-    scale = _float32_at_least((hi - lo) / _QMAX)
-    if not math.isfinite(scale):
-        msg = f"range [{lo}, {hi}] does not fit a float32 scale"
+    step = (hi - lo) / _QMAX
+    scale = _float32_at_least(step) if step <= MAX_SCALE else math.inf
+    if not scale <= MAX_SCALE:
+        msg = f"range [{lo}, {hi}] is wider than 255 * the largest scale {MAX_SCALE:.7g}"
         raise CodecError(msg)
     zero_point = min(max(round(-lo / scale), 0), _QMAX)
 

@@ -30,9 +30,9 @@ from bottlefit_ros.codec.errors import (
     PayloadTooLargeError,
     UnknownCodecError,
 )
-from bottlefit_ros.codec.quantization import dequantize_8bit, quantize_8bit
+from bottlefit_ros.codec.quantization import MAX_SCALE, dequantize_8bit, quantize_8bit
 
-__all__ = ["CODECS", "EncodedTensor", "TensorCodec"]
+__all__ = ["CODECS", "MAX_DIMS", "EncodedTensor", "TensorCodec"]
 
 CODECS: tuple[str, ...] = ("q8+zstd", "q8", "f32+zstd", "f32")
 """Names of the tensor codecs, as written in ``EncodedTensor.codec``."""
@@ -43,6 +43,8 @@ _DTYPE = "float32"
 _WIRE_FLOAT = np.dtype("<f4")
 _MIN_LEVEL = -(1 << 17)  # ZSTD_minCLevel(); python-zstandard clamps silently
 _MAX_RAW_BYTES = 2**32 - 1  # raw_size is a uint32 in the message
+MAX_DIMS = 8
+"""The most dimensions a shape may have (``uint32[<=8] shape`` in the message)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,18 +189,23 @@ class TensorCodec:
             payload=payload,
         )
 
-    def decode(self, enc: EncodedTensor) -> np.ndarray:
+    def decode(
+        self, enc: EncodedTensor, *, expect_shape: tuple[int, ...] | None = None
+    ) -> np.ndarray:
         """Decode to a new, writable float32 array of shape ``enc.shape``.
 
         Everything is validated before any allocation, in this order: codec,
-        dtype, shape against raw_size, raw_size against ``max_raw_bytes``,
-        scale and zero point, then the payload (its length, or the zstd frame
-        header's content size, then decompression bounded by raw_size).
-        ``enc.payload`` may be any bytes-like object.
+        dtype, shape (at most :data:`MAX_DIMS` dimensions), its size against
+        ``max_raw_bytes`` and raw_size, shape equal to ``expect_shape`` (if
+        given), scale and zero point (``255 * scale`` must be a
+        finite float32, so every dequantized value is finite), then the
+        payload (its length, or the zstd frame header's content size, then
+        decompression bounded by raw_size). All shape arithmetic is linear in
+        the number of dimensions. ``enc.payload`` may be any bytes-like object.
 
         Raises:
             UnknownCodecError: ``enc.codec`` is not in :data:`CODECS`.
-            PayloadTooLargeError: ``enc.raw_size`` exceeds ``max_raw_bytes``.
+            PayloadTooLargeError: ``enc.shape`` needs more than ``max_raw_bytes``.
             MalformedPayloadError: anything else is inconsistent, truncated
                 or corrupt.
         """
@@ -211,10 +218,10 @@ class TensorCodec:
             raise MalformedPayloadError(msg)
         quantized = codec in _QUANTIZED
         shape = _check_shape(enc.shape)
-        raw_size = _check_raw_size(enc.raw_size, shape, 1 if quantized else 4)
-        if raw_size > self._max_raw_bytes:
-            msg = f"raw_size {raw_size} B of shape {shape} > max_raw_bytes {self._max_raw_bytes} B"
-            raise PayloadTooLargeError(msg)
+        raw_size = _check_raw_size(enc.raw_size, shape, 1 if quantized else 4, self._max_raw_bytes)
+        if expect_shape is not None and shape != tuple(expect_shape):
+            msg = f"shape {shape} is not the expected {tuple(expect_shape)}"
+            raise MalformedPayloadError(msg)
         if quantized:
             scale, zero_point = _check_quantization(enc.scale, enc.zero_point)
         else:
@@ -269,27 +276,46 @@ class TensorCodec:
 
 def _check_shape(shape: object) -> tuple[int, ...]:
     try:
+        ndim = len(shape)  # type: ignore[arg-type]
+    except TypeError:
+        msg = f"shape must be a sequence of ints, got {type(shape).__name__}"
+        raise MalformedPayloadError(msg) from None
+    if not 1 <= ndim <= MAX_DIMS:
+        msg = f"shape must have 1..{MAX_DIMS} dimensions, all > 0, got {ndim} dimensions"
+        raise MalformedPayloadError(msg)
+    try:
         dims = tuple(operator.index(d) for d in shape)  # type: ignore[attr-defined]
     except TypeError:
         msg = f"shape must be a sequence of ints, got {shape!r}"
         raise MalformedPayloadError(msg) from None
-    if not dims or any(d <= 0 for d in dims):
-        msg = f"shape must have >= 1 dimension, all > 0, got {dims}"
+    if any(d <= 0 for d in dims):
+        msg = f"shape must have 1..{MAX_DIMS} dimensions, all > 0, got {dims}"
         raise MalformedPayloadError(msg)
     return dims
 
 
-def _check_raw_size(raw_size: object, shape: tuple[int, ...], itemsize: int) -> int:
+def _check_raw_size(raw_size: object, shape: tuple[int, ...], itemsize: int, limit: int) -> int:
+    """``raw_size`` if it is ``itemsize * prod(shape)`` and at most ``limit``.
+
+    Raises:
+        PayloadTooLargeError: the shape needs more than ``limit`` bytes.
+        MalformedPayloadError: ``raw_size`` is not an int or does not match.
+    """
     try:
         size = operator.index(raw_size)  # type: ignore[arg-type]
     except TypeError:
         msg = f"raw_size must be an int, got {raw_size!r}"
         raise MalformedPayloadError(msg) from None
-    expected = math.prod(shape) * itemsize
+    expected = itemsize
+    for d in shape:  # stops as soon as the product passes the limit: no huge ints
+        expected *= d
+        if expected > limit:
+            msg = f"raw_size {size} B of shape {shape}: the shape needs > max_raw_bytes {limit} B"
+            raise PayloadTooLargeError(msg)
     if size != expected:
         msg = (
             f"raw_size {size} B does not match shape {shape}: "
-            f"{math.prod(shape)} elements x {itemsize} B = {expected} B"
+            f"{expected // itemsize} elements x {itemsize} B = {expected} B"
         )
         raise MalformedPayloadError(msg)
     return size
@@ -299,6 +325,9 @@ def _check_quantization(scale: object, zero_point: object) -> tuple[float, int]:
     s = float(scale) if isinstance(scale, numbers.Real) else math.nan
     if not (math.isfinite(s) and s > 0):
         msg = f"scale must be finite and > 0, got {scale!r}"
+        raise MalformedPayloadError(msg)
+    if s > MAX_SCALE:
+        msg = f"scale {scale!r} > {MAX_SCALE:.7g}: 255 * scale overflows float32"
         raise MalformedPayloadError(msg)
     try:
         zp = operator.index(zero_point)  # type: ignore[arg-type]

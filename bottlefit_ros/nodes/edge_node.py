@@ -1,23 +1,28 @@
 """Edge-side node: ``bottleneck`` in, validate + decode + tail, ``classification`` out.
 
 Every malformed or mismatched frame (truncated payload, wrong shape or dtype,
-unknown codec, non-finite scale, declared size over the limit, another head's
-fingerprint, another model or split) is rejected with a log line and counted
-per reason in ``/diagnostics``; the node keeps serving.
+unknown codec, non-finite or overflowing scale, declared size over the limit,
+over-long strings, corrupt JPEG, another head's fingerprint, another model or
+split) is rejected with a log line (throttled; message strings escaped and
+shortened) and counted per reason in ``/diagnostics``; the node keeps serving.
+Frames lost before the callback (gaps in each publisher's DDS sample numbers,
+or in ``seq`` where rclpy does not report them) are counted as ``frames_missed``.
 """
 from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+from rclpy.qos import QoSPolicyKind
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.subscription import Subscription
 
 from bottlefit_ros.codec import CodecError, PayloadTooLargeError, UnknownCodecError
 from bottlefit_ros.conversions import classification_msg, encoded_from_msg, timings_from_msg
 from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, MODEL_PARAMS, RESULT_QOS,
                                         Counters, Param, declare, model_spec,
-                                        reject_read_only_and_invalid, run)
-from bottlefit_ros.runtime import JPEG_CODEC, EdgeRunner, MismatchError, set_torch_threads
+                                        reject_read_only_and_invalid, run, safe_text)
+from bottlefit_ros.runtime import JPEG_CODEC, EdgeRunner, MismatchError, SeqGaps
 
 PARAMS = (
     *MODEL_PARAMS,
@@ -30,6 +35,13 @@ PARAMS = (
 
 REJECT_KEYS = ('rejected_mismatch', 'rejected_malformed', 'rejected_unknown_codec',
                'rejected_too_large', 'rejected_internal_error')
+# rclpy passes a MessageInfo (with the publisher's GID) to two-argument callbacks
+# since Iron; Humble's rclpy has no Subscription.CallbackType and calls with one.
+_HAS_MESSAGE_INFO = hasattr(Subscription, 'CallbackType')
+# What the classification publisher's qos_overrides may change: the defaults
+# (history, depth, reliability) leave out durability, which the README promises.
+_RESULT_OVERRIDES = (QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY,
+                     QoSPolicyKind.DURABILITY)
 
 
 class EdgeNode(Node):
@@ -39,28 +51,58 @@ class EdgeNode(Node):
         super().__init__('edge_node')
         p = declare(self, PARAMS)
         self.add_on_set_parameters_callback(reject_read_only_and_invalid(PARAMS))
-        set_torch_threads(int(p['num_threads']))
         self.runner = EdgeRunner(model_spec(p), max_payload_bytes=int(p['max_payload_bytes']),
                                  top_k=int(p['top_k']), device=str(p['device']),
-                                 accept_offload=bool(p['accept_offload']))
-        self.counters = Counters(frames_in=0, frames_served=0, **{k: 0 for k in REJECT_KEYS})
-        overrides = QoSOverridingOptions.with_default_policies()
-        self.pub = self.create_publisher(Classification, 'classification', RESULT_QOS,
-                                         qos_overriding_options=overrides)
-        self.create_subscription(Bottleneck, 'bottleneck', self._on_bottleneck, FRAME_QOS,
-                                 qos_overriding_options=overrides)
+                                 accept_offload=bool(p['accept_offload']),
+                                 backend=str(p['backend']), threads=int(p['num_threads']))
+        self.counters = Counters(frames_in=0, frames_served=0, frames_missed=0,
+                                 seq_discontinuities=0, **{k: 0 for k in REJECT_KEYS})
+        self.seq_gaps = SeqGaps()
+        self.pub = self.create_publisher(
+            Classification, 'classification', RESULT_QOS,
+            qos_overriding_options=QoSOverridingOptions(policy_kinds=_RESULT_OVERRIDES))
+        callback = self._on_bottleneck_with_info if _HAS_MESSAGE_INFO else self._on_bottleneck
+        self.create_subscription(
+            Bottleneck, 'bottleneck', callback, FRAME_QOS,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(float(p['diagnostics_period_s']), self._publish_diagnostics)
         info = self.runner.info
         self.get_logger().info(
-            f'serving model {info.model} split {info.split} (tail {info.tail_params:,} params, '
+            f'serving model {info.model} split {info.split} on {self.runner.engine.backend} ('
+            + (f'tail {info.tail_params:,} params, ' if info.tail_params else '') +
             f'head fingerprint {self.runner.head_fingerprint})')
 
-    def _on_bottleneck(self, msg: Bottleneck) -> None:
+    def _on_bottleneck_with_info(self, msg: Bottleneck, info: dict) -> None:
+        gid = info.get('publisher_gid')
+        number = info.get('publication_sequence_number')
+        data = gid.get('data') if isinstance(gid, dict) else None
+        if data is not None and number is not None:
+            self._on_bottleneck(msg, (bytes(data), int(number)))
+        else:
+            self._on_bottleneck(msg)
+
+    def _on_bottleneck(self, msg: Bottleneck, source: tuple[bytes, int] | None = None) -> None:
+        """Serve one frame. ``source`` is its publisher's GID and the DDS
+        sequence number of this sample (which the message cannot forge), where
+        rclpy gives them; otherwise frames are told apart by frame_id and
+        model and numbered by their ``seq``."""
         self.counters['frames_in'] += 1
+        if source is not None:
+            self.seq_gaps.update(*source, first=1)    # DDS numbers samples from 1
+        else:
+            self.seq_gaps.update((msg.header.frame_id[:256], msg.model[:64]), msg.seq)
+        if self.seq_gaps.missed != self.counters['frames_missed']:
+            self.counters['frames_missed'] = self.seq_gaps.missed
+            self.get_logger().warning(
+                f'{self.seq_gaps.missed} frames missed so far (lost before this node\'s '
+                f'callback; latest gap before seq={msg.seq} from '
+                f'{safe_text(msg.header.frame_id or "?")})', throttle_duration_sec=5.0)
+        self.counters['seq_discontinuities'] = self.seq_gaps.discontinuities
         try:
             self.runner.check(model=msg.model, split=msg.split,
-                              head_fingerprint=msg.head_fingerprint, codec=msg.codec)
+                              head_fingerprint=msg.head_fingerprint, codec=msg.codec,
+                              dtype=msg.dtype, frame_id=msg.header.frame_id)
             out = self.runner.process(encoded_from_msg(msg))
         except MismatchError as exc:
             self._reject('rejected_mismatch', msg, exc)
@@ -88,15 +130,16 @@ class EdgeNode(Node):
     def _reject(self, key: str, msg: Bottleneck, exc: Exception) -> None:
         self.counters[key] += 1
         self.get_logger().warning(
-            f'rejected frame seq={msg.seq} from {msg.header.frame_id or "?"} '
-            f'({key.removeprefix("rejected_")}): {exc} [{self.counters[key]} so far]',
+            f'rejected frame seq={msg.seq} from {safe_text(msg.header.frame_id or "?")} '
+            f'({key.removeprefix("rejected_")}): {safe_text(exc, 300)} '
+            f'[{self.counters[key]} so far]',
             throttle_duration_sec=1.0)
 
     def _publish_diagnostics(self) -> None:
         rejected = sum(self.counters[k] for k in REJECT_KEYS)
         self.diag_pub.publish(self.counters.status(
             self, f'{self.counters["frames_served"]} served, {rejected} rejected',
-            warn_keys=REJECT_KEYS))
+            warn_keys=(*REJECT_KEYS, 'frames_missed')))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -212,6 +213,54 @@ def test_truncated_rejected(keep: float) -> None:
     cut = data[: int(len(data) * keep)] if keep > 0 else data[:keep]
     with pytest.raises(MalformedPayloadError, match=r"corrupt or truncated JPEG of \d+ B \(128x96\)"):
         JpegCodec().decode(cut)
+
+
+def _noisy_image(height: int = 240, width: int = 320) -> np.ndarray:
+    return np.random.default_rng(9).integers(0, 256, (height, width, 3), np.uint8)
+
+
+def test_header_larger_than_body_rejected_and_kept_off_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    # A 320x240 body under a header claiming 2360x2360: libjpeg decodes it,
+    # fills 99 % of the image in and prints a warning; the codec refuses it.
+    data = _with_size(JpegCodec().encode(_noisy_image()), 2360, 2360)
+    with pytest.raises(MalformedPayloadError, match=r"\(2360x2360\): libjpeg: Corrupt JPEG data"):
+        JpegCodec().decode(data)
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("damage", ["truncated+eoi", "flipped byte"])
+def test_damaged_body_rejected_and_kept_off_stderr(damage: str, capfd: pytest.CaptureFixture[str]) -> None:
+    data = JpegCodec().encode(_noisy_image())
+    if damage == "truncated+eoi":
+        data = data[: len(data) // 2] + b"\xff\xd9"
+    else:
+        data = data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1 :]
+    with pytest.raises(MalformedPayloadError, match=r"corrupt JPEG of \d+ B \(320x240\): libjpeg: Corrupt"):
+        JpegCodec().decode(data)
+    assert capfd.readouterr().err == ""
+    # The codec keeps working, and its stderr is the process's again.
+    assert JpegCodec().decode(JpegCodec().encode(_noisy_image())).shape == (240, 320, 3)
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_other_stderr_output_during_decode_is_passed_through(capfd: pytest.CaptureFixture[str]) -> None:
+    with jpeg_module._STDERR as warnings:
+        os.write(2, b"another thread's log line\n")
+        os.write(2, b"Premature end of JPEG file\n")
+    assert warnings == [b"Premature end of JPEG file"]
+    assert capfd.readouterr().err == "another thread's log line\n"
+
+
+def test_expected_size_checked_before_decoding(no_decoding: None) -> None:
+    data = JpegCodec().encode(_smooth_image(96, 128))
+    with pytest.raises(MalformedPayloadError, match="JPEG header declares 128x96, expected 128x95"):
+        JpegCodec().decode(data, expect_size=(95, 128))
+
+
+def test_expected_size_accepted() -> None:
+    data = JpegCodec().encode(_smooth_image(96, 128))
+    assert JpegCodec().decode(data, expect_size=(96, 128)).shape == (96, 128, 3)
 
 
 def test_decode_not_bytes_like() -> None:

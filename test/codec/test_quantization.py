@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bottlefit_ros.codec import CodecError, QuantizedTensor, dequantize_8bit, quantize_8bit
+from bottlefit_ros.codec import MAX_SCALE, CodecError, QuantizedTensor, dequantize_8bit, quantize_8bit
 
 RNG_SEED = 20220201
 
@@ -122,3 +122,23 @@ def test_quantize_wrong_type(x: object) -> None:
 def test_dequantize_wrong_type() -> None:
     with pytest.raises(TypeError, match="uint8"):
         dequantize_8bit(np.zeros(3, np.int8), 1.0, 0)
+
+
+@pytest.mark.parametrize(
+    "x",
+    [np.array([-3e38, 3e38], np.float32), np.array([-1e38, 3.4e38], np.float32), np.array([-1e300, 1e300])],
+    ids=["symmetric", "asymmetric", "float64"],
+)
+def test_range_beyond_what_a_finite_scale_can_dequantize_rejected(x: np.ndarray) -> None:
+    with pytest.raises(CodecError, match="wider than 255 \\* the largest scale"):
+        quantize_8bit(x)
+
+
+@pytest.mark.parametrize("value", [3e38, -3e38])
+def test_huge_constant_dequantizes_to_finite_values(value: float) -> None:
+    x = np.full((2, 3), value, np.float32)
+    q = quantize_8bit(x)
+    assert q.scale <= MAX_SCALE
+    y = dequantize_8bit(q.data, q.scale, q.zero_point)
+    assert np.isfinite(y).all()
+    assert np.abs(y - x).max() <= _bound(x, q.scale)

@@ -14,6 +14,7 @@ import zstandard
 
 from bottlefit_ros.codec import (
     CODECS,
+    MAX_SCALE,
     CodecError,
     EncodedTensor,
     MalformedPayloadError,
@@ -250,8 +251,64 @@ def test_decode_wrong_dtype(
     [(), (1, 0, 29, 29), (1, -12, 29, 29), (0,), (-1,)],
 )
 def test_decode_bad_shape(codec: str, shape: tuple, normal_encoded: dict[str, EncodedTensor]) -> None:
-    with pytest.raises(MalformedPayloadError, match=r"shape must have >= 1 dimension, all > 0"):
+    with pytest.raises(MalformedPayloadError, match=r"shape must have 1\.\.8 dimensions, all > 0"):
         TensorCodec().decode(_with(normal_encoded[codec], shape=shape))
+
+
+@pytest.mark.parametrize("ndim", [9, 100_000])
+def test_decode_too_many_dimensions(ndim: int, normal_encoded: dict[str, EncodedTensor]) -> None:
+    # 100 000 dimensions of 2**32 - 1 (400 KB as a uint32 array) once cost
+    # quadratic big-int arithmetic (18 s); the count is checked first.
+    shape = array.array("I", [2**32 - 1]) * ndim
+    with pytest.raises(MalformedPayloadError, match=rf"1\.\.8 dimensions, all > 0, got {ndim} dimensions"):
+        TensorCodec().decode(_with(normal_encoded["q8+zstd"], shape=shape))
+
+
+def test_decode_eight_huge_dimensions_is_too_large(normal_encoded: dict[str, EncodedTensor]) -> None:
+    shape = (2**32 - 1,) * 8
+    with pytest.raises(PayloadTooLargeError, match="the shape needs > max_raw_bytes 67108864 B"):
+        TensorCodec().decode(_with(normal_encoded["q8+zstd"], shape=shape, raw_size=2**32 - 1))
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_decode_expected_shape(codec: str, normal_encoded: dict[str, EncodedTensor]) -> None:
+    y = TensorCodec().decode(normal_encoded[codec], expect_shape=SHAPE)
+    assert y.shape == SHAPE
+    with pytest.raises(MalformedPayloadError, match=r"shape \(1, 12, 29, 29\) is not the expected \(1, 12, 29, 30\)"):
+        TensorCodec().decode(normal_encoded[codec], expect_shape=(1, 12, 29, 30))
+
+
+def test_small_bomb_of_another_shape_rejected_before_allocating() -> None:
+    # 16 MiB of zeros in a few hundred bytes, consistent in itself (shape,
+    # raw_size, frame header) and within max_raw_bytes, but not the shape this
+    # decoder expects: rejected before anything is decompressed or dequantized.
+    big = 16 * 2**20
+    bomb = zstandard.ZstdCompressor(write_content_size=True).compress(bytes(big))
+    assert len(bomb) < 1000
+    enc = EncodedTensor("q8+zstd", "float32", (1, 16, 1024, 1024), 1.0, 0, big, bomb)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MalformedPayloadError, match="is not the expected"):
+            TensorCodec(max_raw_bytes=big).decode(enc, expect_shape=SHAPE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**16
+
+
+@pytest.mark.parametrize("scale", [3.4e38, float(np.nextafter(np.float32(MAX_SCALE), np.float32(np.inf)))])
+def test_decode_scale_that_overflows_float32_rejected(scale: float, normal_encoded: dict[str, EncodedTensor]) -> None:
+    with pytest.raises(MalformedPayloadError, match="255 \\* scale overflows float32"):
+        TensorCodec().decode(_with(normal_encoded["q8+zstd"], scale=scale))
+
+
+@pytest.mark.parametrize("zero_point", [0, 255])
+def test_decode_largest_scale_gives_finite_values(zero_point: int) -> None:
+    raw = np.array([0, 1, 128, 254, 255], np.uint8)
+    enc = EncodedTensor("q8", "float32", (5,), MAX_SCALE, zero_point, 5, raw.tobytes())
+    y = TensorCodec().decode(enc)
+    assert np.isfinite(y).all()
+    assert abs(float(y[0 if zero_point else -1])) == pytest.approx(255 * MAX_SCALE, rel=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(1.0, 12, 29, 29), ("1", "12"), None, 10092])

@@ -70,11 +70,17 @@ class NodeProcesses:
         self.params_file = params_file
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, executable: str, **params: object) -> subprocess.Popen:
+    def start(self, executable: str, *, python: str = '', **params: object) -> subprocess.Popen:
+        """Start ``executable`` with ``params``; with ``python``, on that interpreter
+        (another venv) instead of the one its script names."""
         cmd = node_command(NodeSpec(executable), params_file=self.params_file, extra=params)
+        env = dict(os.environ)
+        if python:
+            cmd = [python, *cmd]
+            env['VIRTUAL_ENV'] = str(Path(python).parent.parent)
+            env['PATH'] = f'{Path(python).parent}:{env.get("PATH", "")}'
         with (self.log_dir / f'{executable}.log').open('w') as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    env=dict(os.environ))
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.procs[executable] = proc
         return proc
 
@@ -123,3 +129,20 @@ def ros_node(domain_id: int) -> Iterator[TestNode]:
     t = TestNode()
     yield t
     t.close()
+
+
+@pytest.fixture
+def diagnostics(ros_node: TestNode) -> dict[str, dict[str, str]]:
+    """The latest ``/diagnostics`` values of each node, by hardware_id (the node's
+    name), updated in place as ``ros_node`` spins."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    latest: dict[str, dict[str, str]] = {}
+
+    def on_diag(arr: DiagnosticArray) -> None:
+        for st in arr.status:
+            values = latest.setdefault(st.hardware_id, {})
+            values.clear()
+            values.update({kv.key: kv.value for kv in st.values})
+    ros_node.node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
+    return latest

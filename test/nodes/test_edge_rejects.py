@@ -8,7 +8,6 @@ import pytest
 
 pytest.importorskip('bottlefit_ros.msg', reason='needs the colcon-built package (`make test`)')
 
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from bottlefit_ros.conversions import bottleneck_msg
@@ -49,7 +48,8 @@ def _bad_frames(valid: Bottleneck) -> list[tuple[str, str, Bottleneck]]:
     ]
 
 
-def test_malformed_frames_rejected_counted_and_valid_frames_served(nodes, ros_node, wait_for):
+def test_malformed_frames_rejected_counted_and_valid_frames_served(nodes, ros_node, diagnostics,
+                                                                 wait_for):
     spec = ModelSpec()
     robot = RobotRunner(spec, mode='split')
     rgb = FolderSource(loop=False).read()
@@ -69,14 +69,7 @@ def test_malformed_frames_rejected_counted_and_valid_frames_served(nodes, ros_no
     results: dict[int, Classification] = {}
     ros_node.node.create_subscription(Classification, 'classification',
                                       lambda m: results.__setitem__(m.seq, m), qos)
-    diag: dict[str, str] = {}
-
-    def on_diag(arr: DiagnosticArray) -> None:
-        for st in arr.status:
-            if st.hardware_id == 'edge_node':
-                diag.clear()
-                diag.update({kv.key: kv.value for kv in st.values})
-    ros_node.node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
+    diag = diagnostics.setdefault('edge_node', {})
 
     assert wait_for(lambda: pub.get_subscription_count() > 0 and 'frames_in' in diag,
                     timeout_s=90, poll=ros_node.spin), 'edge node did not come up:\n' + nodes.log('edge_node')

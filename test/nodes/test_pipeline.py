@@ -32,7 +32,7 @@ def unsplit_labels(spec: ModelSpec) -> list[str]:
     model = spec.build()
     robot = RobotRunner(spec, mode='local')
     with torch.inference_mode():
-        return [robot.labels[int(model(robot.preprocess(rgb)).argmax())]
+        return [robot.labels[int(model(torch.from_numpy(robot.preprocess(rgb))).argmax())]
                 for rgb in frames(FolderSource(loop=False))]
 
 

@@ -1,0 +1,113 @@
+"""The edge node with real processes: offload frames checked like split frames,
+no NaN published, no forged or giant log lines, frames lost before the callback
+counted, and the classification durability overridable."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+pytest.importorskip('bottlefit_ros.msg', reason='needs the colcon-built package (`make test`)')
+
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from bottlefit_ros.conversions import bottleneck_msg
+from bottlefit_ros.msg import Bottleneck, Classification
+from bottlefit_ros.runtime import ModelSpec, RobotRunner, StageTimes
+from bottlefit_ros.sources import FolderSource
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+FORGED = '\n[FATAL] [1.0] [edge_node]: forged line'
+
+
+def test_edge_checks_offload_strings_and_values_and_counts_missed_frames(nodes, ros_node,
+                                                                        diagnostics,
+                                                                        wait_for):
+    rgb = FolderSource(loop=False).read()
+    split_robot = RobotRunner(ModelSpec(), mode='split')
+    offload_robot = RobotRunner(ModelSpec(), mode='offload')
+    split_enc = split_robot.process(rgb).encoded
+    jpeg_enc = offload_robot.process(rgb).encoded
+    info = split_robot.info
+    now = ros_node.node.get_clock().now().to_msg
+
+    def frame(enc, seq: int, **fields) -> Bottleneck:
+        args = dict(stamp=now(), frame_id='cam', seq=seq, model=info.model, split=info.split,
+                    head_fingerprint=split_robot.head_fingerprint, timings=StageTimes())
+        return bottleneck_msg(enc, **{**args, **fields})
+
+    edge = nodes.start('edge_node', num_threads=1, diagnostics_period_s=0.2,
+                       **{'qos_overrides./classification.publisher.durability': 'volatile'})
+    pub = ros_node.node.create_publisher(
+        Bottleneck, 'bottleneck', QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+    results: dict[int, Classification] = {}
+    ros_node.node.create_subscription(
+        Classification, 'classification', lambda m: results.__setitem__(m.seq, m),
+        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    diag = diagnostics.setdefault('edge_node', {})
+    assert wait_for(lambda: pub.get_subscription_count() > 0 and 'frames_in' in diag,
+                    timeout_s=90, poll=ros_node.spin), nodes.logs()
+
+    # qos_overrides may change the results' durability (transient-local by default).
+    [pub_info] = ros_node.node.get_publishers_info_by_topic('/classification')
+    assert pub_info.qos_profile.durability == DurabilityPolicy.VOLATILE
+
+    big = rgb.repeat(2, axis=0).repeat(2, axis=1)       # body of the wrong size
+    corrupt = dataclasses.replace(jpeg_enc, payload=jpeg_enc.payload[:len(jpeg_enc.payload) // 2]
+                                  + b'\xff\xd9')
+    cases = [  # (message, counter or None for served)
+        (frame(split_enc, 0), None),
+        (frame(jpeg_enc, 1), None),
+        (frame(jpeg_enc, 2, split='', head_fingerprint=''), None),
+        (frame(corrupt, 3), 'rejected_malformed'),
+        (frame(dataclasses.replace(jpeg_enc, shape=big.shape, raw_size=big.size), 4),
+         'rejected_malformed'),
+        (frame(dataclasses.replace(jpeg_enc, dtype='float32'), 5), 'rejected_malformed'),
+        (frame(jpeg_enc, 6, head_fingerprint='0' * 16), 'rejected_mismatch'),
+        (frame(dataclasses.replace(split_enc, scale=3.4e38), 7), 'rejected_malformed'),
+        (frame(split_enc, 8, frame_id='cam' + FORGED, model='other' + FORGED),
+         'rejected_mismatch'),
+        (frame(split_enc, 9, model='m' * 2**20), 'rejected_malformed'),
+        (frame(split_enc, 10, frame_id='f' * 2**20), 'rejected_malformed'),
+        (frame(split_enc, 11), None),
+    ]
+    # Rejections are logged at most once a second: space out the ones whose
+    # log line is checked below.
+    logged = {8, 9, 10}
+    for i, (msg, _) in enumerate(cases):
+        if msg.seq in logged:
+            assert wait_for(lambda: int(diag.get('frames_in', 0)) == i, timeout_s=60,
+                            poll=ros_node.spin), (diag, nodes.logs())
+            wait_for(lambda: False, timeout_s=1.1, poll=ros_node.spin)
+        pub.publish(msg)
+        ros_node.spin(0.05)
+    served = [m.seq for m, c in cases if c is None]
+    assert wait_for(lambda: set(served) <= set(results) and
+                    int(diag.get('frames_in', 0)) == len(cases), timeout_s=60,
+                    poll=ros_node.spin), (sorted(results), diag, nodes.logs())
+    assert set(results) == set(served)
+    assert {results[1].mode, results[2].mode} == {'offload'}
+    for counter in ('rejected_malformed', 'rejected_mismatch'):
+        assert int(diag[counter]) == sum(c == counter for _, c in cases), (counter, diag,
+                                                                          nodes.logs())
+
+    log = nodes.log('edge_node')
+    assert not [line for line in log.splitlines() if line.startswith(('[FATAL]', '[ERROR]'))]
+    assert '\\n[FATAL]' in log                  # shown, escaped, on the rejecting line
+    assert max(len(line) for line in log.splitlines()) < 2000
+    # libjpeg's own warning line is not printed, only the rejection that quotes it
+    assert not [line for line in log.splitlines() if line.startswith(('Corrupt', 'Premature'))]
+
+    # A burst the edge cannot take in time: what the full queue drops before
+    # the callback is counted, so every frame sent is accounted for.
+    burst = 40
+    for i in range(burst):
+        pub.publish(frame(split_enc, 100 + i))
+    sent = len(cases) + burst
+    assert wait_for(lambda: 100 + burst - 1 in results and
+                    int(diag.get('frames_in', 0)) + int(diag.get('frames_missed', 0)) == sent,
+                    timeout_s=90, poll=ros_node.spin), (diag, nodes.logs())
+    missed = int(diag['frames_missed'])
+    assert int(diag['frames_served']) == len(served) + burst - missed
+    assert edge.poll() is None
