@@ -9,10 +9,12 @@ queueing, both ways. It needs no clock synchronisation between robot and edge.
 from __future__ import annotations
 
 import json
+import math
+import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -112,33 +114,269 @@ def frames_lost(distinct_seqs: int, highest_seq: int, frames_sent: int | None = 
     return max(0, sent - distinct_seqs)
 
 
-def summarize(records: Sequence[FrameRecord], *, frames_sent: int | None = None) -> Summary:
-    """Summarize delivered frames; frames lost as :func:`frames_lost` counts them."""
-    s = Summary()
-    s.frames_delivered = len(records)
-    if not records:
-        s.frames_lost = frames_sent or 0
+# What the monitor accepts as a measurement (see result_problem).
+MAX_STAGE_MS = 60_000.0     # a compute stage reported longer than a minute is not a timing
+MAX_TEXT_CHARS = 256        # model names and labels
+MAX_CLASSES = 1000          # classes per result
+REJECT_REASONS: tuple[str, ...] = ('bad_stamp', 'bad_classes', 'bad_scores', 'bad_timings',
+                                   'bad_mode', 'bad_text', 'too_large', 'internal_error')
+
+
+def stamp_to_ns(sec: int, nanosec: int) -> int | None:
+    """Nanoseconds of a ``builtin_interfaces/Time``, or None when it is no valid
+    time (negative seconds, or ``nanosec`` of a second or more)."""
+    if sec < 0 or not 0 <= nanosec < 1_000_000_000:
+        return None
+    return sec * 1_000_000_000 + nanosec
+
+
+def result_problem(*, mode: str, model: str, class_ids: Sequence[int], labels: Sequence[str],
+                   scores: Sequence[float], payload_bytes: int, timings: Sequence[float],
+                   modes: Collection[str], max_payload_bytes: int) -> tuple[str, str] | None:
+    """Why one result cannot be measured, as ``(reason, explanation)`` with
+    ``reason`` one of :data:`REJECT_REASONS`, or None when every field is plausible:
+    1 to :data:`MAX_CLASSES` classes with as many labels and scores, scores in
+    [0, 1], stage timings finite in [0, :data:`MAX_STAGE_MS`], ``payload_bytes`` at
+    most ``max_payload_bytes``, ``mode`` one of ``modes``, names and labels at most
+    :data:`MAX_TEXT_CHARS` characters. Explanations quote no message text."""
+    n = len(class_ids)
+    if not 0 < n <= MAX_CLASSES or len(labels) != n or len(scores) != n:
+        return 'bad_classes', (f'{n} class ids, {len(labels)} labels, {len(scores)} scores '
+                               f'(1 to {MAX_CLASSES} of each expected)')
+    arr = np.asarray(scores, dtype=float)
+    if not np.all((arr >= 0.0) & (arr <= 1.0)):   # NaN fails both
+        return 'bad_scores', f'scores outside [0, 1] or NaN (top score {float(arr[0])!r})'
+    if not all(0.0 <= t <= MAX_STAGE_MS for t in timings):   # NaN fails too
+        return 'bad_timings', (f'stage timings {[float(t) for t in timings]} ms not all '
+                               f'within [0, {MAX_STAGE_MS:g}]')
+    if not 0 <= payload_bytes <= max_payload_bytes:
+        return 'too_large', f'payload_bytes {payload_bytes} over the limit of {max_payload_bytes}'
+    if mode not in modes:
+        return 'bad_mode', f'mode of {len(mode)} characters is none of {", ".join(modes)}'
+    if len(model) > MAX_TEXT_CHARS or any(len(label) > MAX_TEXT_CHARS for label in labels):
+        return 'bad_text', f'model name or label longer than {MAX_TEXT_CHARS} characters'
+    return None
+
+
+class SeqTracker:
+    """Frames lost, from the sequence numbers of the results that arrive, in fixed
+    memory and robust to what a camera, the network or a forger can do:
+
+    - a seq seen again with the same stamp is a ``DUPLICATE`` (not a new frame);
+    - a seq below the highest, not yet seen, within ``window`` is ``LATE``: it was
+      counted lost when the gap opened, and no longer is;
+    - a seq that leaves the numbering, more than ``max_jump`` ahead or back at or
+      below the highest with a stamp later than every stamp so far, is a ``JUMP``
+      (counted, not tracked: one forged or corrupt seq adds no losses), unless it
+      continues from the previous jump: then the camera restarted or really is
+      there, a ``RESTART`` begins a new epoch from that jump (losses so far are
+      kept, none is assumed before it);
+    - a seq below the window or the epoch's start, or, after a restart, a stamp
+      older than the restart, is ``STALE``: too old to tell from a duplicate, or
+      from the camera before it restarted.
+
+    The first epoch counts from seq 0 (the camera numbers from 0) unless the
+    monitor joined a running camera: its first result was captured before
+    ``started_ns`` (the monitor's start) or its seq is beyond ``max_jump``.
+    Stamps count for restarts no later than their arrival, so one forged stamp
+    from the future cannot hide the next restart.
+    """
+
+    NEW, LATE, DUPLICATE, STALE, RESTART, JUMP = (
+        'new', 'late', 'duplicate', 'stale', 'restart', 'jump')
+
+    def __init__(self, *, window: int = 1024, max_jump: int = 10_000,
+                 started_ns: int = 0) -> None:
+        if window < 1 or max_jump < 0:
+            raise ValueError('window must be at least 1 and max_jump at least 0')
+        self.window, self.max_jump, self.started_ns = window, max_jump, started_ns
+        self.lost = 0            # frames never delivered, over the whole run
+        self.restarts = 0        # epochs begun after the first
+        self._highest: int | None = None
+        self._base = 0
+        self._latest_ns = 0
+        self._epoch_ns: int | None = None     # first stamp after the last restart
+        self._pending: tuple[int, int, int] | None = None   # the last JUMP
+        self._seqs = [-1] * window      # seq % window -> last seq seen there
+        self._stamps = [0] * window
+
+    def see(self, seq: int, stamp_ns: int, arrival_ns: int) -> str:
+        """Account for one result; return its outcome (one of the class constants)."""
+        if self._highest is None:
+            joined = stamp_ns < self.started_ns or seq > self.max_jump
+            self._start(seq, stamp_ns, arrival_ns, seq if joined else 0)
+            return self.NEW
+        slot = seq % self.window
+        seen = self._seqs[slot] == seq
+        if seen and self._stamps[slot] == stamp_ns:
+            return self.DUPLICATE
+        if self._epoch_ns is not None and stamp_ns < self._epoch_ns:
+            return self.STALE
+        if self._highest < seq <= self._highest + self.max_jump + 1:
+            self.lost += seq - self._highest - 1
+            self._highest = seq
+            self._pending = None
+            self._mark(seq, stamp_ns, arrival_ns)
+            return self.NEW
+        if seq > self._highest or stamp_ns > self._latest_ns:
+            return self._jump(seq, stamp_ns, arrival_ns)
+        if seen:
+            return self.DUPLICATE           # same seq, another (older) stamp: a corrupted copy
+        if seq < self._base or seq <= self._highest - self.window:
+            return self.STALE
+        self.lost -= 1
+        self._mark(seq, stamp_ns, arrival_ns)
+        return self.LATE
+
+    def unanswered(self, frames_sent: int) -> int:
+        """Frames beyond the highest seq of this epoch among the ``frames_sent`` a
+        camera numbering from 0 reports: lost after the last delivered frame, which
+        seqs alone cannot show. 0 when more than ``max_jump`` (implausible)."""
+        highest = -1 if self._highest is None else self._highest
+        gap = frames_sent - 1 - highest
+        return gap if 0 < gap <= self.max_jump else 0
+
+    def _jump(self, seq: int, stamp_ns: int, arrival_ns: int) -> str:
+        pending = self._pending
+        if pending is not None and 0 < seq - pending[0] <= self.max_jump + 1:
+            self.restarts += 1
+            self._start(pending[0], pending[1], pending[2], pending[0])
+            self._epoch_ns = min(pending[1], stamp_ns)
+            self.lost += seq - pending[0] - 1
+            self._highest = seq
+            self._mark(seq, stamp_ns, arrival_ns)
+            return self.RESTART
+        self._pending = (seq, stamp_ns, arrival_ns)
+        return self.JUMP
+
+    def _start(self, seq: int, stamp_ns: int, arrival_ns: int, base: int) -> None:
+        self._seqs = [-1] * self.window
+        self._base, self._highest, self._latest_ns = base, seq, 0
+        self._pending = None
+        self.lost += seq - base
+        self._mark(seq, stamp_ns, arrival_ns)
+
+    def _mark(self, seq: int, stamp_ns: int, arrival_ns: int) -> None:
+        slot = seq % self.window
+        self._seqs[slot], self._stamps[slot] = seq, stamp_ns
+        self._latest_ns = max(self._latest_ns, min(stamp_ns, arrival_ns))
+
+
+class RunningSummary:
+    """A :class:`Summary` of a stream of records in bounded memory, however long
+    the run: counts, sums and extremes for the totals and means; a uniform
+    fixed-size sample of the stage latencies (reservoir sampling, Vitter's
+    algorithm R) for the percentiles, exact while the run has at most
+    ``reservoir_size`` frames; at most ``max_labels`` distinct top-1 labels
+    (later new labels are counted as ``OTHER_LABEL``)."""
+
+    OTHER_LABEL = '(other labels)'
+    MAX_MODES = 16
+
+    def __init__(self, *, reservoir_size: int = 8192, max_labels: int = 4096,
+                 seed: int = 0) -> None:
+        if reservoir_size < 1 or max_labels < 1:
+            raise ValueError('reservoir_size and max_labels must be at least 1')
+        self._sample = np.empty((reservoir_size, len(STAGES)), dtype=float)
+        self._max_labels = max_labels
+        self._seed = seed
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every record (the sample's memory is kept for reuse)."""
+        self._rng = random.Random(self._seed)
+        self._n = 0
+        self._labels: Counter[str] = Counter()
+        self._modes: set[str] = set()
+        self._model = ''
+        self._first_arrival_ns = self._last_arrival_ns = self._first_stamp_ns = 0
+        self._payload_sum = 0
+        self._energy_n = 0
+        self._energy_sum = self._energy_compute_sum = self._energy_busy_ms = 0.0
+        self._all_measured = True
+        self._energy_method = ''
+
+    def __len__(self) -> int:
+        """Records added since the last :meth:`clear`."""
+        return self._n
+
+    @property
+    def held(self) -> int:
+        """Latency samples held in memory (at most ``reservoir_size``)."""
+        return min(self._n, len(self._sample))
+
+    @property
+    def distinct_labels(self) -> int:
+        """Label counters held in memory (at most ``max_labels`` + 1)."""
+        return len(self._labels)
+
+    def add(self, r: FrameRecord) -> None:
+        """Count one delivered frame."""
+        e2e_ms = r.e2e_ms
+        if self._n == 0:
+            self._first_arrival_ns = self._last_arrival_ns = r.arrival_ns
+            self._first_stamp_ns = r.stamp_ns
+        else:
+            self._first_arrival_ns = min(self._first_arrival_ns, r.arrival_ns)
+            self._last_arrival_ns = max(self._last_arrival_ns, r.arrival_ns)
+            self._first_stamp_ns = min(self._first_stamp_ns, r.stamp_ns)
+        slot = self._n if self._n < len(self._sample) else self._rng.randrange(self._n + 1)
+        if slot < len(self._sample):
+            self._sample[slot] = (r.preprocess_ms, r.head_ms, r.encode_ms, r.transport_ms,
+                                  r.decode_ms, r.tail_ms, e2e_ms)
+        self._n += 1
+        label = r.top1_label
+        if label in self._labels or len(self._labels) < self._max_labels:
+            self._labels[label] += 1
+        else:
+            self._labels[self.OTHER_LABEL] += 1
+        if len(self._modes) < self.MAX_MODES:
+            self._modes.add(r.mode)
+        self._model = r.model
+        self._payload_sum += r.payload_bytes
+        self._all_measured = self._all_measured and bool(r.energy_measured)
+        self._energy_method = r.energy_method
+        if not math.isnan(r.energy_j):
+            self._energy_n += 1
+            self._energy_sum += r.energy_j
+            self._energy_compute_sum += r.energy_compute_j
+            self._energy_busy_ms += e2e_ms
+
+    def summary(self, *, frames_lost: int = 0) -> Summary:
+        """The :class:`Summary` of the records added; ``frames_lost`` is the caller's
+        count (it comes from sequence numbers, see :class:`SeqTracker`)."""
+        s = Summary(frames_delivered=self._n, frames_lost=frames_lost)
+        if not self._n:
+            return s
+        s.duration_s = (self._last_arrival_ns - self._first_stamp_ns) / 1e9
+        span_s = (self._last_arrival_ns - self._first_arrival_ns) / 1e9
+        s.fps = (self._n - 1) / span_s if span_s > 0 else float('nan')
+        s.modes = sorted(self._modes)
+        s.model = self._model
+        s.top_labels = self._labels.most_common(5)
+        held = self._sample[:self.held]
+        s.latency_ms = {st: percentiles(held[:, i]) for i, st in enumerate(STAGES)}
+        s.bytes_per_frame = self._payload_sum / self._n
+        if self._energy_n:
+            s.energy_j_per_frame = self._energy_sum / self._energy_n
+            s.energy_compute_j_per_frame = self._energy_compute_sum / self._energy_n
+            busy_s = self._energy_busy_ms / 1e3
+            s.mean_power_w = self._energy_sum / busy_s if busy_s > 0 else float('nan')
+            s.energy_measured = self._all_measured
+            s.energy_method = self._energy_method
         return s
-    s.frames_lost = frames_lost(len({r.seq for r in records}), max(r.seq for r in records),
-                                frames_sent)
-    arrivals = [r.arrival_ns for r in records]
-    s.duration_s = (max(arrivals) - min(r.stamp_ns for r in records)) / 1e9
-    span_s = (max(arrivals) - min(arrivals)) / 1e9
-    s.fps = (len(records) - 1) / span_s if span_s > 0 else float('nan')
-    s.modes = sorted({r.mode for r in records})
-    s.model = records[-1].model
-    s.top_labels = Counter(r.top1_label for r in records).most_common(5)
-    s.latency_ms = {st: percentiles([getattr(r, st) for r in records]) for st in STAGES}
-    s.bytes_per_frame = float(np.mean([r.payload_bytes for r in records]))
-    with_energy = [r for r in records if not np.isnan(r.energy_j)]
-    if with_energy:
-        s.energy_j_per_frame = float(np.mean([r.energy_j for r in with_energy]))
-        s.energy_compute_j_per_frame = float(np.mean([r.energy_compute_j for r in with_energy]))
-        busy_s = sum(r.e2e_ms for r in with_energy) / 1e3
-        s.mean_power_w = sum(r.energy_j for r in with_energy) / busy_s if busy_s > 0 else float('nan')
-        s.energy_measured = all(r.energy_measured for r in records)
-        s.energy_method = records[-1].energy_method
-    return s
+
+
+def summarize(records: Sequence[FrameRecord], *, frames_sent: int | None = None) -> Summary:
+    """Summarize delivered frames (all held, so percentiles are exact); frames
+    lost as :func:`frames_lost` counts them."""
+    acc = RunningSummary(reservoir_size=max(1, len(records)))
+    for r in records:
+        acc.add(r)
+    if not records:
+        return acc.summary(frames_lost=frames_sent or 0)
+    return acc.summary(frames_lost=frames_lost(len({r.seq for r in records}),
+                                               max(r.seq for r in records), frames_sent))
 
 
 def format_summary_table(s: Summary) -> str:

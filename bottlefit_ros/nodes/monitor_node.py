@@ -4,25 +4,59 @@ per-stage breakdown, bytes and energy per frame; CSV log, periodic summary,
 
 Run it on the robot, beside the camera node: the capture stamp and the
 result's arrival are then read from the same clock.
+
+What arrives is not trusted. Each result is counted once in ``results_in`` and
+then in exactly one of:
+
+- ``results``: measured (latency, bytes, energy; logged and published);
+- ``results_rejected``: a field is implausible (an invalid stamp, no classes,
+  scores outside [0, 1] or NaN, negative, NaN or over-a-minute stage timings,
+  ``payload_bytes`` over ``max_payload_bytes``, an unknown mode, over-long
+  names); ``rejected_<reason>`` says which;
+- ``results_future_stamp``: stamped later than its arrival on this clock (a
+  camera whose clock runs ahead): a latency would be negative, so nothing is
+  measured and a warning gives the offset;
+- ``results_before_start``: captured before this monitor started (history
+  replayed to a late-joining monitor): counted, not measured;
+- ``results_duplicate`` / ``results_seq_stale`` / ``results_seq_jump``: a seq
+  already delivered, too old to tell from one, or a jump out of the numbering
+  not yet confirmed by the next result (see
+  :class:`~bottlefit_ros.metrics.SeqTracker`): not measured.
+
+Frames lost come from the seqs of every result with a valid stamp (measured or
+not): a camera restart (``seq_restarts``) starts a new count, a forged seq adds
+no losses. Frames lost after the last delivered one (an edge that stopped
+answering) come from the ``frames_sent`` counter in the /diagnostics status of
+``camera_node`` in this monitor's namespace, once it is ``TAIL_GRACE_S`` old, so
+frames still in flight do not count.
+
+Totals and percentiles for the whole run are kept in bounded memory
+(:class:`~bottlefit_ros.metrics.RunningSummary`), whatever the run's length.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import time
+from collections import deque
 from pathlib import Path
+from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.time import Time
 
 from bottlefit_ros.energy import READER_KINDS, FrameEnergyMeter, PowerReaderError
 from bottlefit_ros.conversions import frame_metrics_msg
 from bottlefit_ros.framelog import CsvFrameLog, FrameLog, McapFrameLog
-from bottlefit_ros.metrics import FrameRecord, format_summary_table, frames_lost, summarize
+from bottlefit_ros.metrics import (REJECT_REASONS, FrameRecord, RunningSummary, SeqTracker,
+                                   Summary, format_summary_table, result_problem, stamp_to_ns)
 from bottlefit_ros.msg import Classification, FrameMetrics
-from bottlefit_ros.nodes._common import Counters, Param, declare, reject_read_only_and_invalid, run
+from bottlefit_ros.nodes._common import (Counters, Param, declare, reject_read_only_and_invalid,
+                                        run, safe_text)
+from bottlefit_ros.runtime import MODES
 
 PARAMS = (
     Param('csv_path', '', 'per-frame CSV log; empty = none'),
@@ -40,7 +74,25 @@ PARAMS = (
           min=0.1, max=3600.0),
     Param('max_frames', 0, 'shut down after this many results (bounded runs); 0 = never',
           min=0, max=2**31 - 1),
+    Param('max_payload_bytes', 16 * 2**20, 'results claiming a larger payload are rejected '
+          '(the edge node\'s limit of the same name)', min=1, max=2**31 - 1),
 )
+
+# Every result lands in exactly one of these (results_in counts them all).
+OUTCOME_KEYS = ('results', 'results_rejected', 'results_future_stamp', 'results_before_start',
+                'results_duplicate', 'results_seq_stale', 'results_seq_jump')
+# /diagnostics level WARN once any of these counts.
+WARN_KEYS = ('results_rejected', 'results_future_stamp', 'log_errors')
+WARN_INTERVAL_S = 5.0   # at most one warning per reason in this time
+CAMERA_NODE = 'camera_node'   # the camera beside this monitor, in its namespace
+TAIL_GRACE_S = 1.0      # a camera's frames_sent counts for losses once this old
+# SeqTracker outcomes that are counted, not measured: counter, and why (for the log).
+_UNMEASURED = {
+    SeqTracker.DUPLICATE: ('results_duplicate', 'was already delivered (a duplicate)'),
+    SeqTracker.STALE: ('results_seq_stale', 'is too old to tell from a duplicate'),
+    SeqTracker.JUMP: ('results_seq_jump', 'jumps implausibly far ahead (forged or corrupt '
+                      'seq?)'),
+}
 
 
 class MonitorNode(Node):
@@ -60,12 +112,16 @@ class MonitorNode(Node):
             self.energy = FrameEnergyMeter('estimate', profile=profile)
         self.energy.start()
         self.max_frames = int(p['max_frames'])
+        self.max_payload_bytes = int(p['max_payload_bytes'])
         self.summary_path = str(p['summary_path'])
-        self.records: list[FrameRecord] = []
-        self._seqs: set[int] = set()
-        self._highest_seq = -1
-        self._period_first, self._period_start = 0, time.monotonic()
-        self.counters = Counters(results=0, results_rejected=0, results_before_start=0)
+        self.run_stats = RunningSummary()                       # the whole run
+        self.period_stats = RunningSummary(reservoir_size=2048)  # since the last status
+        self._period_start, self._period_in = time.monotonic(), 0
+        self._warned: dict[str, float] = {}     # reason -> when last logged (monotonic)
+        self.counters = Counters(results_in=0, seq_restarts=0, log_errors=0,
+                                 camera_diagnostics_rejected=0,
+                                 **{k: 0 for k in OUTCOME_KEYS},
+                                 **{f'rejected_{r}': 0 for r in REJECT_REASONS})
         self.logs: list[FrameLog] = []
         for key, log_class in (('csv_path', CsvFrameLog), ('mcap_path', McapFrameLog)):
             if p[key]:
@@ -80,35 +136,76 @@ class MonitorNode(Node):
         qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.start_ns = self.get_clock().now().nanoseconds
+        self.seqs = SeqTracker(started_ns=self.start_ns)
         self.create_subscription(Classification, 'classification', self._on_result, qos,
                                  qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._camera_name = f'{self.get_namespace().rstrip("/")}/{CAMERA_NODE}'
+        self._camera_sent: deque[tuple[float, int]] = deque(maxlen=64)  # (monotonic, sent)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         self.create_timer(float(p['summary_period_s']), self._periodic)
         self.get_logger().info(f'monitoring {self.resolve_topic_name("classification")}; '
                                f'energy {self.energy.describe()}')
         self.get_logger().debug(f'power reader: {self.energy.details()}')
 
     def _on_result(self, msg: Classification) -> None:
+        """Account for one result (see the module docstring); never raises: a result
+        that breaks this code is counted as ``rejected_internal_error``."""
+        self.counters['results_in'] += 1
+        try:
+            self._handle(msg)
+        except Exception as exc:  # noqa: BLE001 - no result may stop the monitor
+            self._reject(msg, 'internal_error', safe_text(f'{type(exc).__name__}: {exc}', 200))
+
+    def _handle(self, msg: Classification) -> None:
         arrival_ns = self.get_clock().now().nanoseconds
-        stamp_ns = Time.from_msg(msg.header.stamp).nanoseconds
+        stamp = msg.header.stamp
+        stamp_ns = stamp_to_ns(stamp.sec, stamp.nanosec)
+        if stamp_ns is None:
+            self._reject(msg, 'bad_stamp', f'invalid stamp (sec={stamp.sec}, '
+                                           f'nanosec={stamp.nanosec})')
+            return
+        seq = int(msg.seq)
+        outcome = self.seqs.see(seq, stamp_ns, arrival_ns)
+        if outcome in _UNMEASURED:
+            key, why = _UNMEASURED[outcome]
+            self.counters[key] += 1
+            self._warn(key, f'result seq={seq} {why}; not measured [{self.counters[key]} so far]')
+            return
+        if outcome == SeqTracker.RESTART:
+            self.counters['seq_restarts'] += 1
+            self.get_logger().info(f'result seq={seq}: the camera restarted (seq went back or '
+                                   'jumped, stamps went on); counting losses from here',
+                                   throttle_duration_sec=5.0)
+        t = msg.timings
+        problem = result_problem(
+            mode=msg.mode, model=msg.model, class_ids=msg.class_ids, labels=msg.labels,
+            scores=msg.scores, payload_bytes=int(msg.payload_bytes),
+            timings=(t.preprocess_ms, t.head_ms, t.encode_ms, t.decode_ms, t.tail_ms),
+            modes=MODES, max_payload_bytes=self.max_payload_bytes)
+        if problem is not None:
+            self._reject(msg, *problem)
+            return
+        if stamp_ns > arrival_ns:
+            self.counters['results_future_stamp'] += 1
+            self._warn('results_future_stamp', (
+                f'result seq={seq} is stamped {(stamp_ns - arrival_ns) / 1e9:.3f} s after its '
+                'arrival on this clock; not measured (the camera\'s clock is ahead of this '
+                'host\'s: run the monitor beside the camera) '
+                f'[{self.counters["results_future_stamp"]} so far]'))
+            return
         if stamp_ns < self.start_ns:
             # History replayed to a late-joining monitor: its latency says
             # nothing about the pipeline, so it is counted, not measured.
             self.counters['results_before_start'] += 1
-            self.get_logger().warning(
-                f'result seq={msg.seq} was captured {(self.start_ns - stamp_ns) / 1e9:.3f} s '
+            self._warn('results_before_start', (
+                f'result seq={seq} was captured {(self.start_ns - stamp_ns) / 1e9:.3f} s '
                 'before this monitor started; not measured '
                 '(history replayed to a late-joining monitor, or the camera\'s clock is behind '
-                'this host\'s)', throttle_duration_sec=5.0)
+                'this host\'s)'))
             return
-        if not (msg.class_ids and msg.labels and msg.scores):
-            self.counters['results_rejected'] += 1
-            self.get_logger().warning(f'result seq={msg.seq} has no classes; ignored',
-                                      throttle_duration_sec=5.0)
-            return
-        t = msg.timings
         rec = FrameRecord(
-            seq=int(msg.seq), mode=msg.mode, model=msg.model, stamp_ns=stamp_ns,
+            seq=seq, mode=msg.mode, model=msg.model, stamp_ns=stamp_ns,
             arrival_ns=arrival_ns, preprocess_ms=t.preprocess_ms, head_ms=t.head_ms,
             encode_ms=t.encode_ms, decode_ms=t.decode_ms, tail_ms=t.tail_ms,
             payload_bytes=int(msg.payload_bytes), top1_id=int(msg.class_ids[0]),
@@ -118,57 +215,130 @@ class MonitorNode(Node):
         rec.energy_j, rec.energy_measured, rec.energy_method = (
             energy.total.energy_j, energy.total.measured, energy.total.method)
         rec.energy_compute_j = energy.compute_j
-        self.records.append(rec)
-        self._seqs.add(rec.seq)
-        self._highest_seq = max(self._highest_seq, rec.seq)
-        self.counters['results'] += 1
-        for log in self.logs:
-            log.write(rec)
+        for log in list(self.logs):
+            self._use_log(log, log.write, rec)
         self.metrics_pub.publish(frame_metrics_msg(rec))
-        if 0 < self.max_frames <= len(self.records):
-            self.get_logger().info(f'{len(self.records)} results received (max_frames)')
+        self.run_stats.add(rec)
+        self.period_stats.add(rec)
+        self.counters['results'] += 1
+        if 0 < self.max_frames <= len(self.run_stats):
+            self.get_logger().info(f'{len(self.run_stats)} results received (max_frames)')
             raise SystemExit(0)
+
+    def _on_diagnostics(self, arr: DiagnosticArray) -> None:
+        """Keep the ``frames_sent`` the camera beside this monitor reports; never raises."""
+        try:
+            for st in arr.status:
+                if st.name != self._camera_name:
+                    continue
+                for kv in st.values:
+                    if kv.key == 'frames_sent':
+                        sent = int(kv.value)
+                        if not 0 <= sent < 2**63:
+                            raise ValueError('frames_sent out of range')
+                        self._camera_sent.append((time.monotonic(), sent))
+        except Exception as exc:  # noqa: BLE001 - no status may stop the monitor
+            self.counters['camera_diagnostics_rejected'] += 1
+            self._warn('camera_diagnostics', f'unreadable status of {self._camera_name} on '
+                       f'/diagnostics, ignored: {safe_text(exc)}')
+
+    def frames_lost(self) -> int:
+        """Frames lost in the run: gaps in the seqs delivered, and frames the camera
+        reported sent (at least :data:`TAIL_GRACE_S` ago) after the last one."""
+        now = time.monotonic()
+        settled = [sent for t, sent in self._camera_sent if now - t >= TAIL_GRACE_S]
+        return self.seqs.lost + (self.seqs.unanswered(settled[-1]) if settled else 0)
+
+    def _reject(self, msg: Classification, reason: str, why: str) -> None:
+        self.counters['results_rejected'] += 1
+        self.counters[f'rejected_{reason}'] += 1
+        self._warn(reason, f'rejected result seq={msg.seq} from '
+                   f'{safe_text(msg.header.frame_id) or "?"} ({reason}): {why} '
+                   f'[{self.counters[f"rejected_{reason}"]} so far]')
+
+    def _warn(self, key: str, text: str) -> None:
+        """Log ``text`` unless a warning of ``key`` was logged in the last
+        :data:`WARN_INTERVAL_S` (a throttle per reason: one flood hides no other)."""
+        now = time.monotonic()
+        if now - self._warned.get(key, -math.inf) >= WARN_INTERVAL_S:
+            self._warned[key] = now
+            self.get_logger().warning(text)
+
+    def _use_log(self, log: FrameLog, action: Callable[..., None], *args: object) -> None:
+        """``action(*args)`` on a frame log; one that fails (disk full, file gone) is
+        reported once and dropped, and the monitor goes on without it."""
+        try:
+            action(*args)
+        except (OSError, ValueError) as exc:
+            self.counters['log_errors'] += 1
+            self.logs.remove(log)
+            self.get_logger().error(f'frame log {safe_text(log.path, 200)} failed, no longer '
+                                    f'written: {safe_text(exc, 200)}')
+            try:
+                log.close()
+            except (OSError, ValueError):
+                pass
 
     def _periodic(self) -> None:
         """Log line and /diagnostics: totals for the run, rates and latencies for
         the frames of the last period only, so the cost stays flat however long
         the run (the whole run is summarized once, at shutdown)."""
-        for log in self.logs:
-            log.flush()
+        for log in list(self.logs):
+            self._use_log(log, log.flush)
         now = time.monotonic()
-        window = self.records[self._period_first:]
-        elapsed_s, self._period_first, self._period_start = (
-            now - self._period_start, len(self.records), now)
-        s = summarize(window)
-        lost = frames_lost(len(self._seqs), self._highest_seq) if self._seqs else 0
-        fps = len(window) / elapsed_s if elapsed_s > 0 else float('nan')
+        elapsed_s, self._period_start = now - self._period_start, now
+        s = self.period_stats.summary()
+        self.period_stats.clear()
+        arrived = self.counters['results_in'] - self._period_in
+        self._period_in = self.counters['results_in']
+        frames, lost = len(self.run_stats), self.frames_lost()
+        fps = s.frames_delivered / elapsed_s if elapsed_s > 0 else float('nan')
         e2e = s.latency_ms.get('e2e_ms', {})
         energy = 'measured' if s.energy_measured else 'estimated'
-        self.get_logger().info(
-            f'{len(self.records)} frames, {lost} lost; last {elapsed_s:.1f} s: {fps:.1f} fps, '
-            f'e2e p50 {e2e.get("p50", float("nan")):.1f} ms, {s.bytes_per_frame:,.0f} B/frame, '
-            f'{s.energy_j_per_frame:.3f} J/frame ({energy})')
+        if s.frames_delivered:
+            self.get_logger().info(
+                f'{frames} frames, {lost} lost; last {elapsed_s:.1f} s: {fps:.1f} fps, '
+                f'e2e p50 {e2e["p50"]:.1f} ms, {s.bytes_per_frame:,.0f} B/frame, '
+                f'{s.energy_j_per_frame:.3f} J/frame ({energy})')
+        else:
+            unmeasured = (f' ({arrived} arrived, none measurable: see /diagnostics)'
+                          if arrived else '')
+            self.get_logger().info(f'{frames} frames, {lost} lost; no results in the last '
+                                   f'{elapsed_s:.1f} s{unmeasured}')
         self.diag_pub.publish(self.counters.status(
-            self, f'{len(self.records)} frames', warn_keys=('results_rejected',),
+            self, f'{frames} frames', warn_keys=WARN_KEYS,
             extra={'frames_lost': str(lost),
-                   'period_frames': str(len(window)), 'period_s': f'{elapsed_s:.2f}',
+                   'camera_frames_sent': str(self._camera_sent[-1][1] if self._camera_sent
+                                             else ''),
+                   'period_frames': str(s.frames_delivered), 'period_s': f'{elapsed_s:.2f}',
                    'e2e_p50_ms': f'{e2e.get("p50", float("nan")):.2f}',
                    'e2e_p95_ms': f'{e2e.get("p95", float("nan")):.2f}',
                    'fps': f'{fps:.2f}', 'bytes_per_frame': f'{s.bytes_per_frame:.0f}',
                    'energy_j_per_frame': f'{s.energy_j_per_frame:.4f}',
                    'energy': energy}))
 
+    def summary(self) -> Summary:
+        """The whole run so far (bounded memory, see :class:`RunningSummary`)."""
+        return self.run_stats.summary(frames_lost=self.frames_lost())
+
     def close(self) -> None:
         """Stop power sampling, write the summary (log + JSON), close the logs."""
         self.energy.stop()
-        s = summarize(self.records)
-        self.get_logger().info('summary\n' + format_summary_table(s))
+        s = self.summary()
+        shown = dataclasses.replace(s, model=safe_text(s.model),
+                                    top_labels=[(safe_text(label, 40), n)
+                                                for label, n in s.top_labels])
+        self.get_logger().info('summary\n' + format_summary_table(shown))
         if self.summary_path:
             path = Path(os.path.expanduser(self.summary_path))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(s.to_json())
-        for log in self.logs:
-            log.close()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(s.to_json())
+            except OSError as exc:
+                self.get_logger().error(f'cannot write summary_path {safe_text(path, 200)}: '
+                                        f'{safe_text(exc, 200)}')
+        for log in list(self.logs):
+            self._use_log(log, log.close)
 
 
 def main(args: list[str] | None = None) -> int:
