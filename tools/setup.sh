@@ -17,7 +17,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 stamp="$venv/.requirements.sha256"
-want="$(cat requirements.txt requirements-core.txt | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements*.txt | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing requirements.txt into $venv (first run: a few minutes)"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 \
@@ -25,6 +25,24 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/python" -c "import torch, torchvision, rclpy, zstandard, cv2" \
     || { echo "[setup] install incomplete" >&2; exit 1; }
   echo "$want" > "$stamp"
+fi
+
+# A robot without PyTorch: requirements-robot.txt beside the ROS wheels, in a venv of its
+# own, so the tests can run the robot's nodes on it (test/nodes/test_robot_without_torch.py).
+robot_venv="${BOTTLEFIT_ROBOT_VENV:-$HOME/.cache/bottlefit_ros/robot-venv}"
+[ -x "$robot_venv/bin/python" ] || "$python" -m venv "$robot_venv"
+robot_want="$(cat requirements-robot.txt requirements-ros.txt | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$robot_venv/.requirements.sha256" 2>/dev/null)" != "$robot_want" ]; then
+  echo "[setup] installing requirements-robot.txt (no PyTorch) into $robot_venv"
+  "$robot_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r requirements-robot.txt -r requirements-ros.txt 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory" || true
+  "$robot_venv/bin/python" -c "import rclpy, zstandard, cv2, onnxruntime, yaml" \
+    || { echo "[setup] robot install incomplete" >&2; exit 1; }
+  if "$robot_venv/bin/python" -c "import torch" 2>/dev/null; then
+    echo "[setup] $robot_venv has PyTorch, which the robot install must not pull in" >&2; exit 1
+  fi
+  echo "$robot_want" > "$robot_venv/.requirements.sha256"
 fi
 
 # Optional: Fashion-MNIST for the training experiments (docs/training.md), from Debian's
