@@ -139,56 +139,67 @@ class RobotRunner:
     ``codec`` names a :data:`bottlefit_ros.codec.CODECS` entry for ``split``
     mode; ``offload`` always sends JPEG at ``jpeg_quality``. ``backend`` is one
     of :data:`bottlefit_ros.backends.BACKENDS`; ``threads`` its intra-op threads
-    (0: its default).
+    (0: its default). ``modes`` are the modes it can be switched to while it runs
+    (:meth:`switch`; default: ``mode`` alone): everything they need is loaded
+    here, so a switch costs no frame. The robot never holds the tail.
     """
 
     def __init__(self, spec: ModelSpec, *, mode: str = 'split', codec: str = 'q8+zstd',
                  compression_level: int = 3, jpeg_quality: int = 90, top_k: int = 5,
-                 device: str = 'cpu', backend: str = 'torch', threads: int = 0) -> None:
-        if mode not in MODES:
-            raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-        self.mode = mode
+                 device: str = 'cpu', backend: str = 'torch', threads: int = 0,
+                 modes: Sequence[str] = ()) -> None:
+        self.modes = tuple(dict.fromkeys((mode, *modes)))
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown:
+            raise ValueError(f'mode must be one of {MODES}, got {unknown[0]!r}')
         self.spec = spec
         self.k = top_k
-        # Keep only what this mode runs: the robot never holds the tail. Offload
-        # runs no network; the head is loaded for the model's name and fingerprint.
-        self._part = 'whole' if mode == 'local' else 'head'
-        self.engine = load_engine(spec, backend=backend, parts=(self._part,), device=device,
+        # Offload runs no network; the head is loaded for the model's name and
+        # fingerprint (and costs nothing more when split or local is loaded too).
+        parts = (['head'] if {'split', 'offload'} & set(self.modes) else []) + \
+            (['whole'] if 'local' in self.modes else [])
+        self.engine = load_engine(spec, backend=backend, parts=parts, device=device,
                                   threads=threads)
         self.info = self.engine.info
         self.preprocess = self.engine.preprocessor()
         self.head_fingerprint = self.engine.head_fingerprint
         self.labels = self.engine.labels
-        self._tensor_codec: TensorCodec | None = None
-        self._jpeg: JpegCodec | None = None
-        if mode == 'split':
-            self._tensor_codec = TensorCodec(codec, level=compression_level)
-        elif mode == 'offload':
-            self._jpeg = JpegCodec(jpeg_quality)
+        self._tensor_codec = (TensorCodec(codec, level=compression_level)
+                              if 'split' in self.modes else None)
+        self._jpeg = JpegCodec(jpeg_quality) if 'offload' in self.modes else None
+        self.mode = mode
+
+    def switch(self, mode: str) -> None:
+        """Run ``mode`` from the next frame on; it must be one of :attr:`modes`."""
+        if mode not in self.modes:
+            raise ValueError(f'mode {mode!r} was not loaded at start (loaded: '
+                             f'{", ".join(self.modes)})')
+        self.mode = mode
 
     def process(self, rgb: np.ndarray) -> RobotOutput:
         """Run this mode's robot stages on one RGB (or grey) uint8 frame."""
+        mode = self.mode
         t = StageTimes()
-        if self._jpeg is not None:
+        if mode == 'offload':
             t0 = time.perf_counter_ns()
             payload = self._jpeg.encode(rgb)
             t.encode_ms = _ms(t0)
             shape = tuple(int(s) for s in rgb.shape[:2]) + (3,)
             enc = EncodedTensor(codec=JPEG_CODEC, dtype=OFFLOAD_DTYPE, shape=shape, scale=0.0,
                                 zero_point=0, raw_size=int(np.prod(shape)), payload=payload)
-            return RobotOutput(self.mode, t, encoded=enc)
+            return RobotOutput(mode, t, encoded=enc)
         t0 = time.perf_counter_ns()
         x = self.preprocess(rgb)
         t.preprocess_ms = _ms(t0)
         t0 = time.perf_counter_ns()
-        y = self.engine.run(self._part, x)
+        y = self.engine.run('whole' if mode == 'local' else 'head', x)
         t.head_ms = _ms(t0)
-        if self._tensor_codec is None:
-            return RobotOutput(self.mode, t, result=top_k(y, self.labels, self.k))
+        if mode == 'local':
+            return RobotOutput(mode, t, result=top_k(y, self.labels, self.k))
         t0 = time.perf_counter_ns()
         enc = self._tensor_codec.encode(y)
         t.encode_ms = _ms(t0)
-        return RobotOutput(self.mode, t, encoded=enc)
+        return RobotOutput(mode, t, encoded=enc)
 
 
 class EdgeRunner:

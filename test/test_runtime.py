@@ -1,0 +1,56 @@
+"""The robot's runner: every mode it may switch to is loaded at start; switching
+changes what the next frame does and nothing else."""
+from __future__ import annotations
+
+import pytest
+
+from bottlefit_ros.runtime import EdgeRunner, ModelSpec, RobotRunner, top_k
+from bottlefit_ros.sources import FolderSource, frames
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope='module')
+def photos():
+    return list(frames(FolderSource(loop=False)))[:3]
+
+
+def test_switching_modes_loads_nothing_and_matches_single_mode_runners(photos):
+    spec = ModelSpec(bottleneck_channels=0)      # natural split: every mode gives one label
+    robot = RobotRunner(spec, mode='split', modes=('local', 'offload'), threads=1)
+    assert robot.modes == ('split', 'local', 'offload')
+    assert robot.engine.parts == ('head', 'whole')          # never the tail
+    edge = EdgeRunner(spec, threads=1)
+    local_only = RobotRunner(spec, mode='local', threads=1)
+    for rgb in photos:
+        robot.switch('split')
+        out = robot.process(rgb)
+        assert out.mode == 'split' and out.encoded.codec == 'q8+zstd'
+        split_label = edge.process(out.encoded).result.labels[0]
+        robot.switch('local')
+        local = robot.process(rgb)
+        assert local.mode == 'local' and local.result is not None
+        assert local.result == local_only.process(rgb).result
+        robot.switch('offload')
+        jpeg = robot.process(rgb)
+        assert jpeg.mode == 'offload' and jpeg.encoded.codec == 'jpeg'
+        assert edge.process(jpeg.encoded).result.labels[0] == local.result.labels[0]
+        assert split_label == local.result.labels[0]
+
+
+def test_a_mode_not_loaded_is_refused():
+    robot = RobotRunner(ModelSpec(), mode='split', threads=1)
+    assert robot.engine.parts == ('head',)
+    with pytest.raises(ValueError, match='not loaded at start'):
+        robot.switch('local')
+    assert robot.mode == 'split'
+    with pytest.raises(ValueError, match='mode must be one of'):
+        RobotRunner(ModelSpec(), mode='teleport')
+
+
+def test_top_k_is_softmax_best_first_ties_by_index():
+    r = top_k([0.0, 2.0, 2.0, -1.0], ['a', 'b', 'c', 'd'], 3)
+    assert r.class_ids == (1, 2, 0) and r.labels == ('b', 'c', 'a')
+    assert sum(top_k([0.0, 2.0, 2.0, -1.0], 'abcd', 4).scores) == pytest.approx(1.0)
+    assert r.scores[0] == pytest.approx(r.scores[1]) and r.scores[0] > r.scores[2]
+    assert top_k([1.0], ['only'], 5).class_ids == (0,)
