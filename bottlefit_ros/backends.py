@@ -26,12 +26,12 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from bottlefit_ros.deployment import BACKENDS
 from bottlefit_ros.preprocess import ImagePreprocessor
 
 __all__ = ["BACKENDS", "PARTS", "Engine", "ModelInfo", "OnnxEngine", "SpecLike", "TorchEngine",
            "default_onnx_dir", "load_engine"]
 
-BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 PARTS: tuple[str, ...] = ("head", "tail", "whole")
 
 

@@ -3,9 +3,9 @@ bounded run, ending with the monitor's summary table.
 
 ``ros2 launch`` is the way to run the package on a robot and an edge box. Where
 the launch packages are not installed (e.g. ROS 2 from PyPI wheels), this
-starts the same executables with the same parameter file and the node list of
-:mod:`bottlefit_ros.deployment`, adding only what bounds the run (frame
-source, frame count, where the monitor writes)::
+starts the same executables with the same parameter file, the node list and
+the launch arguments of :mod:`bottlefit_ros.deployment`, giving only those that
+bound the run (frame source, frame count, where the monitor writes)::
 
     python -m bottlefit_ros.launcher --mode split --frames 20
 
@@ -27,9 +27,8 @@ from pathlib import Path
 
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 
-from bottlefit_ros.deployment import DEFAULT_PARAMS_FILE, PACKAGE, NodeSpec, node_specs
+from bottlefit_ros.deployment import DEFAULT_PARAMS_FILE, MODES, PACKAGE, NodeSpec, node_specs
 from bottlefit_ros.metrics import format_summary_table, read_summary
-from bottlefit_ros.runtime import MODES
 
 
 def node_command(spec: NodeSpec, *, params_file: str, namespace: str = '',
@@ -69,30 +68,30 @@ def run_demo(*, mode: str, frames: int, model: str = '', params_file: str = '',
              namespace: str = '', source: str = 'folder', rate_hz: float = 5.0,
              timeout_s: float = 180.0, out_dir: str = '', threads: int = 1) -> int:
     """Start the nodes, wait for ``frames`` results (or the timeout), stop them,
-    print the summary table. Returns 0 when every frame was delivered."""
+    print the summary table. Returns 0 when every frame was delivered, 2 (before
+    starting anything) when the parameter file is missing."""
+    params_file = params_file or default_params_file()
+    if not Path(params_file).is_file():
+        print(f'[demo] parameter file {params_file!r} is not a file', file=sys.stderr)
+        return 2
     env = dict(os.environ)
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     env.setdefault('ROS_DOMAIN_ID', str(random.randint(1, 100)))
-    params_file = params_file or default_params_file()
     out = Path(out_dir or tempfile.mkdtemp(prefix='bottlefit_demo_'))
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / 'summary.json'
-    bounded: dict[str, dict[str, object]] = {
-        'camera_node': {'source': source, 'max_frames': frames, 'rate_hz': rate_hz,
-                        'num_threads': threads},
-        'edge_node': {'num_threads': threads},
-        'monitor_node': {'max_frames': frames, 'summary_path': str(summary_path),
-                         'csv_path': str(out / 'frames.csv'),
-                         'mcap_path': str(out / 'frames.mcap')},
-    }
+    # The launch arguments a bounded run gives (as `ros2 launch ... max_frames:=N`).
+    settings: dict[str, object] = {
+        'source': source, 'rate_hz': float(rate_hz), 'max_frames': frames,
+        'num_threads': threads, 'summary_path': str(summary_path),
+        'csv_path': str(out / 'frames.csv'), 'mcap_path': str(out / 'frames.mcap')}
     procs: dict[str, subprocess.Popen] = {}
     logs = {}
     print(f'[demo] mode={mode} frames={frames} params={params_file} '
           f'ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]} logs in {out}', flush=True)
     try:
-        for spec in node_specs('all', mode=mode, model=model):
-            cmd = node_command(spec, params_file=params_file, namespace=namespace,
-                               extra=bounded.get(spec.executable))
+        for spec in node_specs('all', mode=mode, model=model, settings=settings):
+            cmd = node_command(spec, params_file=params_file, namespace=namespace)
             logs[spec.executable] = (out / f'{spec.executable}.log').open('w')
             procs[spec.executable] = subprocess.Popen(cmd, env=env, stdout=logs[spec.executable],
                                                       stderr=subprocess.STDOUT)

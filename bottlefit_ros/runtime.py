@@ -17,21 +17,20 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Hashable, Literal, Sequence
+from typing import Hashable, Sequence
 
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bottlefit_ros.backends import load_engine
+from bottlefit_ros.deployment import MODES
 from bottlefit_ros.codec import (EncodedTensor, JpegCodec, MalformedPayloadError,
                                  PayloadTooLargeError, TensorCodec)
 
 if TYPE_CHECKING:
     from bottlefit_ros.models import SplitModel
 
-Mode = Literal['split', 'local', 'offload']
-MODES: tuple[str, ...] = ('split', 'local', 'offload')
 JPEG_CODEC = 'jpeg'
 OFFLOAD_DTYPE = 'uint8'
 """``dtype`` of an offload (JPEG) frame: the decoded image is ``uint8[H, W, 3]``."""

@@ -1,7 +1,9 @@
 """All three nodes on one host.
 
-    ros2 launch bottlefit_ros bottlefit.launch.py mode:=split model:=efficientnet_lite0 \
-        namespace:=robot1 params_file:=/path/to/params.yaml
+    ros2 launch bottlefit_ros bottlefit.launch.py source:=folder rate_hz:=5 max_frames:=100 \
+        summary_path:=/tmp/summary.json
+
+Every argument (`--show-args`) left empty leaves the parameter file's value.
 """
 from bottlefit_ros.launch_description import generate
 

@@ -1,7 +1,8 @@
 """On the edge box: edge_node (decode + tail).
 
-    ros2 launch bottlefit_ros edge.launch.py mode:=split model:=efficientnet_lite0 \
-        namespace:=robot1 params_file:=/path/to/params.yaml
+    ros2 launch bottlefit_ros edge.launch.py namespace:=robot1 device:=cuda
+
+Every argument (`--show-args`) left empty leaves the parameter file's value.
 """
 from bottlefit_ros.launch_description import generate
 
