@@ -14,16 +14,8 @@
 # FM_WIDTHS / LITE0_WIDTHS (comma-separated bottleneck widths, default: the grid's),
 # FM_SET / LITE0_SET (extra --set overrides, space-separated).
 set -uo pipefail
-OUT="${OUT:-$PWD/.out}"
-mkdir -p "$OUT" runs
-export PYTHONUNBUFFERED=1
-if ! python3 -c "import zstandard, efficientnet_lite_pytorch" 2>/dev/null && [ -d .gpu/whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .gpu/whl/*.whl || exit 1
-  export PYTHONPATH="/tmp/site:$PWD"
-else
-  export PYTHONPATH="$PWD"
-fi
+# shellcheck source=tools/gpu_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gpu_env.sh"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
   python3 -c "import sys, torch, torchvision; print(sys.version.split()[0], torch.__version__, torchvision.__version__)"
 } > "$OUT/machine.txt" 2>&1

@@ -8,7 +8,9 @@ Efficient Split Computing", IEEE WoWMoM 2022 (arXiv 2201.02693):
 
 - natural split: the teacher cut after a layer, no retraining;
 - BottleFit bottleneck: the teacher's early layers replaced by ``bottleneck.encoder``
-  (head, C x 29 x 29 at 224) and ``bottleneck.decoder`` (tail), trained in two stages.
+  (head, C x 29 x 29 at 224) and ``bottleneck.decoder`` (tail), trained in two stages;
+  ``encoder="light"`` (EfficientNet-Lite0) keeps the teacher's stem and ``blocks.0`` in
+  the head and sends C x 28 x 28 from a depthwise-separable encoder (7 % of the FLOPs).
 
 Use::
 

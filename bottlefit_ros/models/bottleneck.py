@@ -13,13 +13,28 @@ padding 1, 1, 0, 0[, 0] and its final 2x2 average pool bring that back to exactl
 ``S/8`` (stride 8) or ``S/16`` (stride 16): the size the teacher's replaced layers
 produce for the same input. Nothing is hard-coded to 224; for these sizes the fixed
 pools equal an ``AdaptiveAvgPool2d`` to the teacher's size.
+
+The authors' encoder was sized for ResNet-152 and DenseNet (2-6 % of their FLOPs); on
+a mobile teacher such as EfficientNet-Lite0 it costs more than the teacher's own layers
+up to the split. The ``light`` family (:func:`light_encoder`, :func:`light_decoder`)
+is sized for such teachers: the head keeps the teacher's own first layers, frozen and
+exact (for Lite0 the stem and ``blocks.0``, 16 x 112 x 112 at 224, about 5 % of its
+FLOPs), then a depthwise-separable strided encoder down to C x S/8 x S/8; the decoder
+on the edge is a stack of residual depthwise-separable blocks at that resolution.
 """
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
-__all__ = ["bottleneck_decoder", "bottleneck_encoder"]
+__all__ = ["ENCODERS", "LIGHT_ENCODER_WIDTH", "bottleneck_decoder", "bottleneck_encoder",
+           "light_decoder", "light_encoder"]
+
+ENCODERS = ("bottlefit", "light")
+"""Encoder families: the authors' (``bottlefit``) and the one sized for mobile teachers."""
+
+LIGHT_ENCODER_WIDTH = 96
+"""Channels inside the light encoder (its cost: about 13 MFLOPs at 224 for Lite0)."""
 
 
 def bottleneck_encoder(bottleneck_channels: int) -> nn.Sequential:
@@ -73,4 +88,61 @@ def bottleneck_decoder(bottleneck_channels: int, out_channels: int, *, reduction
         ]
     else:
         raise ValueError(f"the bottleneck decoder supports reduction 8 or 16, got {reduction}")
+    return nn.Sequential(*layers)
+
+
+def light_encoder(in_channels: int, bottleneck_channels: int, *, downsample: int,
+                  width: int = LIGHT_ENCODER_WIDTH) -> nn.Sequential:
+    """The learned part of a light head, after the teacher's kept first layers.
+
+    ``downsample`` stride-2 depthwise 3x3 convolutions (the first followed by a
+    pointwise ``in_channels -> width``), then a pointwise ``width -> C`` whose output
+    is the tensor sent to the edge: ``C x H/2^downsample x W/2^downsample``.
+    """
+    if bottleneck_channels < 1:
+        raise ValueError(f"bottleneck_channels must be >= 1, got {bottleneck_channels}")
+    if downsample < 1:
+        raise ValueError(f"the light encoder downsamples at least once, got {downsample}")
+    layers: list[nn.Module] = []
+    cin = in_channels
+    for i in range(downsample):
+        layers += [nn.Conv2d(cin, cin, 3, stride=2, padding=1, groups=cin, bias=False),
+                   nn.BatchNorm2d(cin)]
+        if i == 0:
+            layers += [nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)]
+            cin = width
+        layers.append(nn.ReLU(inplace=True))
+    layers.append(nn.Conv2d(cin, bottleneck_channels, 1, bias=True))
+    return nn.Sequential(*layers)
+
+
+class _ResidualDS(nn.Module):
+    """x + BN(pw(ReLU(BN(dw3x3(x))))), then ReLU: one residual depthwise-separable block."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
+            nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels))
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(x + self.body(x))
+
+
+def light_decoder(bottleneck_channels: int, out_channels: int, *, hidden_channels: int = 192,
+                  blocks: int = 3) -> nn.Sequential:
+    """The edge side of a light bottleneck, at the bottleneck's resolution.
+
+    Conv 3x3 ``C -> hidden`` BN ReLU, ``blocks`` residual depthwise-separable blocks,
+    then a pointwise ``hidden -> out_channels`` (with bias: the teacher stage it
+    reproduces ends in a linear projection + BatchNorm). ``decoder.0.weight`` has
+    ``hidden`` output channels (how a checkpoint's width is read back).
+    """
+    h = hidden_channels
+    layers: list[nn.Module] = [nn.Conv2d(bottleneck_channels, h, 3, padding=1, bias=False),
+                               nn.BatchNorm2d(h), nn.ReLU(inplace=True)]
+    layers += [_ResidualDS(h) for _ in range(blocks)]
+    layers.append(nn.Conv2d(h, out_channels, 1, bias=True))
     return nn.Sequential(*layers)

@@ -9,7 +9,9 @@ EfficientNet; here the bottleneck replaces the stem and ``blocks.0`` ... ``block
 the end of the stride-8 stage (40 x 28 x 28 at 224), which is also the default
 natural split, so the two can be compared. (``blocks.5`` already has stride 16:
 80 x 14 x 14.) Head distillation compares ``blocks.4``, ``blocks.10`` and ``act1``
-(the 1280-channel feature map before pooling).
+(the 1280-channel feature map before pooling). The ``light`` encoder
+(``encoder="light"``) keeps the stem and ``blocks.0`` (16 x 112 x 112, exact and
+frozen) in the head and replaces only ``blocks.1`` ... ``blocks.4``.
 
 The blocks keep the package's index-dependent drop-connect rate
 (``0.2 * i / 16`` for block ``i``, active in training mode only). The package's
@@ -71,6 +73,7 @@ _LITE0 = TeacherSpec(
     classifier="fc",
     normalization="tf",
     default_weights=_default_weights,
+    light_prefix="blocks.0",
 )
 
 

@@ -32,12 +32,17 @@ class PackagedStudent:
     filename: str
     model_card: str
     """The document that says how it was trained and how well it agrees with its teacher."""
+    encoder: str = "bottlefit"
+    """Encoder family (``bottleneck.ENCODERS``)."""
 
 
 _PACKAGED: tuple[PackagedStudent, ...] = (
     PackagedStudent(model="efficientnet_lite0", bottleneck_channels=12, decoder_channels=256,
                     filename="efficientnet_lite0_bottlefit_c12.pt",
                     model_card="docs/model-card-efficientnet-lite0-bottlefit.md"),
+    PackagedStudent(model="efficientnet_lite0", bottleneck_channels=8, decoder_channels=192,
+                    filename="efficientnet_lite0_light_c8.pt",
+                    model_card="docs/model-card-efficientnet-lite0-light.md", encoder="light"),
 )
 
 

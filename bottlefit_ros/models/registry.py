@@ -49,10 +49,11 @@ def register_spec(spec: TeacherSpec, doc: str) -> Builder:
     def builder(*, split: str | None = None, bottleneck_channels: int | None = None,
                 weights: Weights = "default", num_classes: int | None = None,
                 input_size: InputSize = (224, 224),
-                decoder_channels: int | None = None) -> SplitModel:
+                decoder_channels: int | None = None, encoder: str | None = None,
+                ) -> SplitModel:
         return build_from_spec(spec, split=split, bottleneck_channels=bottleneck_channels,
                                weights=weights, num_classes=num_classes, input_size=input_size,
-                               decoder_channels=decoder_channels)
+                               decoder_channels=decoder_channels, encoder=encoder)
 
     builder.__name__ = builder.__qualname__ = spec.name
     builder.__doc__ = doc
@@ -82,7 +83,8 @@ def get_model_normalization(name: str) -> str:
 def build_split_model(name: str, *, split: str | None = None,
                       bottleneck_channels: int | None = None, weights: Weights = "default",
                       num_classes: int | None = None, input_size: InputSize = (224, 224),
-                      decoder_channels: int | None = None) -> SplitModel:
+                      decoder_channels: int | None = None, encoder: str | None = None,
+                      ) -> SplitModel:
     """Build a registered model split in two, in eval mode.
 
     - ``split``: a module path of the teacher (``"layer2"``,
@@ -105,10 +107,17 @@ def build_split_model(name: str, *, split: str | None = None,
       :func:`packaged_student`), else the student checkpoint's, else 512 (the authors').
       With ``weights="default"``, a packaged BottleFit student for ``(name, C)`` is
       loaded over the packaged teacher.
+    - ``encoder``: the bottleneck's encoder family: ``"bottlefit"`` (the authors',
+      from the image) or ``"light"`` (the teacher's own first layers, frozen, then a
+      depthwise-separable strided encoder; teachers with a ``light_prefix`` only).
+      ``None`` = the packaged student's (``weights="default"``), else the student
+      checkpoint's, else ``"bottlefit"``.
     """
-    return get_model_builder(name)(split=split, bottleneck_channels=bottleneck_channels,
-                                   weights=weights, num_classes=num_classes,
-                                   input_size=input_size, decoder_channels=decoder_channels)
+    builder = get_model_builder(name)
+    extra = {} if encoder is None else {"encoder": encoder}  # builders without the option
+    return builder(split=split, bottleneck_channels=bottleneck_channels, weights=weights,
+                   num_classes=num_classes, input_size=input_size,
+                   decoder_channels=decoder_channels, **extra)
 
 
 def build_teacher(model: SplitModel | str, *, weights: Weights = "default",

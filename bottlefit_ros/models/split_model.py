@@ -38,6 +38,8 @@ class SplitInfo:
     (``"layer2"``); its teacher is the natural split there. ``None`` when natural."""
     normalization: str
     """Input normalization the weights expect (see ``preprocessing.NORMALIZATIONS``)."""
+    encoder: str | None = None
+    """Encoder family of a bottleneck model (``bottleneck.ENCODERS``); ``None`` when natural."""
 
 
 @dataclass(frozen=True)

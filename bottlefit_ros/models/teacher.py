@@ -21,7 +21,9 @@ class TeacherSpec:
     valid natural split points (all but the last). ``stages`` are stage ends as
     ``(path, reduction)``, timm ``feature_info`` style. ``bottleneck_stage`` is the
     stage the BottleFit bottleneck replaces (everything up to and including it),
-    and the default natural split.
+    and the default natural split. ``light_prefix`` is the last teacher step a
+    ``light`` head keeps (frozen, exact) before its learned encoder; ``None``: the
+    teacher offers only the authors' encoder.
     """
 
     name: str
@@ -32,3 +34,4 @@ class TeacherSpec:
     classifier: str
     normalization: str = "imagenet"
     default_weights: Callable[[], str | None] | None = None
+    light_prefix: str | None = None

@@ -37,7 +37,8 @@ class OptimConfig:
     loss: str = "hnd"                  # hnd | ce | kd | kd_ce (stage-dependent; see methods)
     kd_alpha: float = 0.5              # kd: alpha * CE + (1 - alpha) * T^2 * KL
     kd_temperature: float = 1.0
-    freeze: list[str] = field(default_factory=list)  # of: encoder, decoder, tail
+    freeze: list[str] = field(default_factory=list)  # of: encoder, decoder, tail (= every
+    #                                                   teacher layer the student keeps)
     label_smoothing: float = 0.0
     grad_clip: float = 0.0             # 0 = none
 
@@ -76,6 +77,7 @@ def _autoencoder() -> OptimConfig:
 class ModelConfig:
     name: str = "resnet152"
     bottleneck_channels: int = 12
+    encoder: str = ""                   # bottlefit (the authors') | light; "" = bottlefit
     decoder_channels: int = 512         # the authors' decoder width
     num_classes: int = 1000
     input_size: int = 224               # bottleneck students: divisible by 32
@@ -250,6 +252,8 @@ def _validate(cfg: TrainConfig) -> None:
             raise ValueError(f"{stage}.freeze takes encoder, decoder, tail; got {bad}")
         if not 0.0 <= s.kd_alpha <= 1.0:
             raise ValueError(f"{stage}.kd_alpha must be in [0, 1], got {s.kd_alpha}")
+    if cfg.model.encoder not in ("", "bottlefit", "light"):
+        raise ValueError(f"model.encoder must be bottlefit or light, got {cfg.model.encoder!r}")
     if cfg.data.augment not in ("none", "standard", "strong"):
         raise ValueError(f"data.augment must be none, standard or strong, got {cfg.data.augment!r}")
     if cfg.data.batch_size < 1 or cfg.data.eval_batch_size < 1:

@@ -17,6 +17,7 @@ the whole teacher on the edge.
 from __future__ import annotations
 
 import copy
+import random
 import statistics
 from collections.abc import Iterable
 from typing import Any
@@ -144,7 +145,9 @@ def evaluate_split(split: nn.Module, batches: Batches, run: RunContext, *,
 
     ``split`` has ``encode``/``decode``/``head``/``info`` (a SplitModel or the
     autoencoder baseline); ``batches`` yields uint8 images at the input size.
-    Returns ``(metrics, the first keep_images images as arrays)`` (for JPEG matching).
+    Returns ``(metrics, up to keep_images images as arrays)`` for JPEG matching: all of
+    them when there are no more, else a uniform sample (reservoir, seeded), so the
+    matched quality is not fitted to the first photos of a sorted folder.
     """
     codec = codec or TensorCodec("q8+zstd")
     jpeg = JpegCodec(jpeg_quality)
@@ -156,14 +159,21 @@ def evaluate_split(split: nn.Module, batches: Batches, run: RunContext, *,
     sizes: list[int] = []
     jpeg_sizes: list[int] = []
     kept: list[np.ndarray] = []
+    sampler, seen = random.Random(0), 0
     raw = 0
     shape: tuple[int, ...] = ()
     for x_u8, y in batches:
         raw = int(x_u8[0].numel())
         images = _images_np(x_u8)
         jpeg_sizes += [len(jpeg.encode(img)) for img in images]
-        if len(kept) < keep_images:
-            kept += images[: keep_images - len(kept)]
+        for img in images if keep_images else ():
+            if len(kept) < keep_images:
+                kept.append(img)
+            else:
+                j = sampler.randrange(seen + 1)
+                if j < keep_images:
+                    kept[j] = img
+            seen += 1
         x = run.prepare(x_u8)
         z = split.encode(x).float()
         shape = tuple(z.shape[1:])

@@ -38,6 +38,7 @@ def export_student(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
     meta = {"model": cfg["model"]["name"],
             "bottleneck_channels": cfg["model"]["bottleneck_channels"],
             "decoder_channels": cfg["model"]["decoder_channels"],
+            "encoder": cfg["model"].get("encoder") or "bottlefit",
             "input_size": cfg["model"]["input_size"], "dtype": dtype, "source": weights.name}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

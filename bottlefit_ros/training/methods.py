@@ -117,7 +117,8 @@ def build_student(cfg: TrainConfig, teacher: SplitModel | None) -> SplitModel:
     student = build_split_model(cfg.model.name, bottleneck_channels=cfg.model.bottleneck_channels,
                                 decoder_channels=cfg.model.decoder_channels, weights=None,
                                 num_classes=cfg.model.num_classes,
-                                input_size=cfg.model.input_size)
+                                input_size=cfg.model.input_size,
+                                encoder=cfg.model.encoder or None)
     if teacher is not None:
         student.load_weights(teacher.state_dict())
     if cfg.model.student_init:
@@ -174,8 +175,13 @@ def _label_free_images(source: str, root: str, cfg: TrainConfig, *, training: bo
                      f"folder, rosbag, samples")
 
 
-def load_data(cfg: TrainConfig, run: RunContext) -> tuple[Any, Any]:
-    """``(train batches, evaluation batches)`` for ``cfg.data`` on this rank."""
+def load_data(cfg: TrainConfig, run: RunContext, *, train: bool = True) -> tuple[Any, Any]:
+    """``(train batches, evaluation batches)`` for ``cfg.data`` on this rank.
+
+    ``train=False`` (evaluation only): label-free sources read only the evaluation photos
+    (``data.eval_root``), so a student can be checked on a folder of photos without the
+    training images; the train batches are then ``None``.
+    """
     d, dist, size = cfg.data, run.dist, cfg.model.input_size
     common = dict(device=dist.device, seed=cfg.seed)
     if d.source == "fashion_mnist":
@@ -202,28 +208,36 @@ def load_data(cfg: TrainConfig, run: RunContext) -> tuple[Any, Any]:
         test = D.LoaderBatches(ev, batch_size=d.eval_batch_size, shuffle=False,
                                workers=d.workers, uint8=True, **common)
         return train, test
-    images = _label_free_images(d.source, d.root, cfg, training=True)
-    if d.limit_train:
-        images = images[: d.limit_train]
-    steps = d.steps_per_epoch or max(1, len(images) // d.batch_size)
-    train = D.PhotoBatches(images, size=size, batch_size=d.batch_size, steps=steps,
-                           augment=d.augment, min_scale=d.min_scale, rank=dist.rank, **common)
     eval_source = d.eval_source or d.source
+    separate = bool(d.eval_root or d.eval_source)
+    images: D.Named = []
+    batches = None
+    if train or not separate:
+        images = _label_free_images(d.source, d.root, cfg, training=True)
+        if d.limit_train:
+            images = images[: d.limit_train]
+    if train:
+        steps = d.steps_per_epoch or max(1, len(images) // d.batch_size)
+        batches = D.PhotoBatches(images, size=size, batch_size=d.batch_size, steps=steps,
+                                 augment=d.augment, min_scale=d.min_scale, rank=dist.rank,
+                                 **common)
     held_out = _label_free_images(eval_source, d.eval_root or d.root, cfg, training=False) \
-        if (d.eval_root or d.eval_source) else images
+        if separate else images
     if d.limit_eval:
         held_out = held_out[: d.limit_eval]
     views, _ = D.photo_views(held_out, size, d.eval_views)
     test = D.TensorBatches(views, None, size=size, batch_size=d.eval_batch_size, uint8=True,
                            **common)
-    return train, test
+    return batches, test
 
 
 # ---------------------------------------------------------------------------- stages
 def _student_mode(student: SplitModel, freeze: list[str]) -> tuple[list[nn.Parameter], Any]:
     encoder, decoder = student.bottleneck_modules()
-    tail_parts = [m for n, m in student.tail.named_children() if n != "bottleneck"]
-    groups = {"encoder": [encoder], "decoder": [decoder], "tail": tail_parts}
+    # "tail": every teacher layer the student keeps, the light head's first layers too
+    kept = [m for part in (student.head, student.tail)
+            for n, m in part.named_children() if n != "bottleneck"]
+    groups = {"encoder": [encoder], "decoder": [decoder], "tail": kept}
     frozen = [m for name in freeze for m in groups[name]]
 
     def train_mode() -> None:
@@ -400,7 +414,7 @@ def evaluate_weights(cfg: TrainConfig, run: RunContext, weights: str = "default"
     (``"default"``)."""
     if not run.dist.main:
         return None
-    _, test = load_data(cfg, run)
+    _, test = load_data(cfg, run, train=False)
     teacher = _frozen_teacher(_channels_last(build_teacher_model(cfg), run))
     if weights == "default":
         student = build_split_model(cfg.model.name,
@@ -410,16 +424,13 @@ def evaluate_weights(cfg: TrainConfig, run: RunContext, weights: str = "default"
     elif "meta" in (obj := torch.load(weights, map_location="cpu", weights_only=True)):
         # an exported bottleneck (``export``): the teacher's layers + these tensors
         cfg.model.decoder_channels = int(obj["meta"]["decoder_channels"])
+        cfg.model.encoder = str(obj["meta"].get("encoder", "bottlefit"))
         cfg.model.student_init = str(weights)
         student = build_student(cfg, teacher)
-    else:
-        state = obj
-        hidden = state.get("tail.bottleneck.decoder.2.weight")
+    else:  # a whole saved student (a run's stage1.pt / stage2.pt): its own widths and encoder
         student = build_split_model(
-            cfg.model.name, bottleneck_channels=cfg.model.bottleneck_channels,
-            decoder_channels=int(hidden.shape[0]) if hidden is not None else None,
-            weights=None, num_classes=cfg.model.num_classes, input_size=cfg.model.input_size)
-        student.load_state_dict(state)
+            cfg.model.name, bottleneck_channels=cfg.model.bottleneck_channels, weights=obj,
+            num_classes=cfg.model.num_classes, input_size=cfg.model.input_size)
     student = _channels_last(student, run)
     rows = _evaluate_model(method, student, cfg, run, test, teacher,
                            channels=cfg.model.bottleneck_channels, match_jpeg=True,
