@@ -52,9 +52,10 @@ class ModelSpec:
 
     model: str = 'efficientnet_lite0'
     split: str = ''                 # '' = the model's default split point
-    # The packaged BottleFit student (docs/model-card-efficientnet-lite0-bottlefit.md);
-    # 0 = the natural split of the unchanged teacher.
-    bottleneck_channels: int = 12
+    # The packaged BottleFit student with the encoder sized for this teacher
+    # (docs/model-card-efficientnet-lite0-light.md); 12 = the authors' encoder
+    # (docs/model-card-efficientnet-lite0-bottlefit.md); 0 = the natural split.
+    bottleneck_channels: int = 8
     weights: str = 'default'        # 'default', '' (random init) or a checkpoint path
 
     def build(self) -> SplitModel:

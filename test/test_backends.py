@@ -22,7 +22,7 @@ def onnx_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('onnx_root')
     mp = pytest.MonkeyPatch()
     mp.setenv('BOTTLEFIT_ONNX_DIR', str(root))
-    for channels in ('12', '0'):
+    for channels in (str(ModelSpec().bottleneck_channels), '0'):     # the default, natural
         assert export_main(['--bottleneck-channels', channels]) == 0
     yield root
     mp.undo()
@@ -33,7 +33,7 @@ def _photos() -> list[np.ndarray]:
             for p in sorted(Path(sample_photos_dir()).glob('*.jpg'))]
 
 
-@pytest.mark.parametrize('channels', [12, 0])
+@pytest.mark.parametrize('channels', [ModelSpec().bottleneck_channels, 0])
 def test_torch_and_onnxruntime_agree(onnx_root, channels):
     spec = ModelSpec(bottleneck_channels=channels)
     assert (default_onnx_dir(spec) / 'head.onnx').is_file()
@@ -69,20 +69,22 @@ def test_onnxruntime_refuses_a_missing_or_foreign_export(onnx_root, tmp_path):
     with pytest.raises(ValueError, match='needs weights'):
         load_engine(ModelSpec(weights=''), backend='onnxruntime')
     natural = default_onnx_dir(ModelSpec(bottleneck_channels=0))
-    with pytest.raises(ValueError, match='12'):          # a C=0 export asked for as C=12
+    # a C=0 export asked for as the default's C:
+    with pytest.raises(ValueError, match=f'with {ModelSpec().bottleneck_channels}$'):
         load_engine(ModelSpec(weights=str(natural)), backend='onnxruntime')
     with pytest.raises(ValueError, match='backend must be one of'):
         load_engine(ModelSpec(), backend='tflite')
 
 
 def test_onnxruntime_engine_imports_no_torch(onnx_root):
+    channels = ModelSpec().bottleneck_channels
     code = ('import sys\n'
             'from bottlefit_ros.backends import load_engine\n'
             'from dataclasses import dataclass\n'
             '@dataclass\n'
             'class S:\n'
             '    model: str = "efficientnet_lite0"; split: str = ""\n'
-            '    bottleneck_channels: int = 12; weights: str = "default"\n'
+            f'    bottleneck_channels: int = {channels}; weights: str = "default"\n'
             'e = load_engine(S(), backend="onnxruntime", parts=("head",))\n'
             'print(e.head_fingerprint)\n'
             'sys.exit(1 if "torch" in sys.modules else 0)\n')
