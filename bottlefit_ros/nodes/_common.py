@@ -1,5 +1,6 @@
 """What every node of the package shares: parameter declaration from a table,
-diagnostics counters, and the ``main`` loop with a clean shutdown."""
+diagnostics counters, the managed (lifecycle) node base of camera and edge, and
+the ``main`` loop with a clean shutdown."""
 from __future__ import annotations
 
 import ctypes
@@ -19,6 +20,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 SetParametersResult)
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -65,6 +67,12 @@ COMPUTE_PARAMS = (
           max=3600.0),
 )
 
+# Managed (lifecycle) nodes: whether the node brings itself up.
+LIFECYCLE_PARAMS = (
+    Param('autostart', True, 'configure and activate at start, without a lifecycle manager; '
+          'false: wait in "unconfigured" for one (nav2_lifecycle_manager, ros2 lifecycle set)'),
+)
+
 
 # Frames robot -> edge (bottleneck or JPEG): reliable, a short queue, volatile.
 FRAME_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -100,9 +108,13 @@ def model_spec(values: dict[str, object]) -> ModelSpec:
                      int(values['bottleneck_channels']), str(values['weights']))
 
 
-def declare(node: Node, params: Sequence[Param]) -> dict[str, object]:
+def declare(node: Node, params: Sequence[Param], *,
+            errors: list[Exception] | None = None) -> dict[str, object]:
     """Declare ``params`` with descriptors; return their values. Values outside a
-    range or not among the choices raise ``ValueError`` with the parameter named."""
+    range or not among the choices raise ``ValueError`` with the parameter named
+    (rclpy's own type and range checks: ``ParameterException``). With ``errors``,
+    those are appended to it instead and every parameter is still declared
+    (with its default where rclpy refused the given value)."""
     values: dict[str, object] = {}
     for p in params:
         desc = ParameterDescriptor(description=p.description, read_only=p.read_only)
@@ -115,8 +127,16 @@ def declare(node: Node, params: Sequence[Param]) -> dict[str, object]:
             elif isinstance(p.default, float):
                 desc.floating_point_range = [FloatingPointRange(from_value=float(p.min),
                                                                 to_value=float(p.max), step=0.0)]
-        values[p.name] = node.declare_parameter(p.name, p.default, desc).value
-        check(p, values[p.name])
+        try:
+            values[p.name] = node.declare_parameter(p.name, p.default, desc).value
+            check(p, values[p.name])
+        except (ValueError, ParameterException) as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            if p.name not in values:
+                values[p.name] = node.declare_parameter(p.name, p.default, desc,
+                                                        ignore_override=True).value
     return values
 
 
@@ -172,6 +192,137 @@ class Counters(Counter):
 CONFIGURATION_ERRORS = (ValueError, ParameterException, OSError)
 # A signal stops spinning within this long (the wait is not interrupted by it).
 _SPIN_PERIOD_S = 0.1
+_SUCCESS, _FAILURE, _ERROR = (TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE,
+                              TransitionCallbackReturn.ERROR)
+
+
+class ManagedNode(LifecycleNode):
+    """A lifecycle node (``rclpy.lifecycle``, Humble and later) that declares its
+    parameters when built, so ``ros2 param`` works while it is unconfigured, and
+    builds everything else in ``configure``.
+
+    Subclasses implement ``_configure`` (validate, load the model, create
+    publishers, subscriptions and timers), ``_activate`` / ``_deactivate``
+    (start / stop frames; :attr:`active` is the per-frame gate) and
+    ``_release`` (drop whatever ``_configure`` built, also half-built; called
+    on cleanup, shutdown, error and :meth:`close`), and call :meth:`start` at
+    the end of their constructor.
+
+    - A manager drives it (``autostart: false``): a parameter or file error in
+      ``configure`` is one ERROR line and a FAILURE transition; the node stays
+      up, unconfigured.
+    - ``autostart: true``: :meth:`start` configures and activates at once and
+      raises a configuration error, so :func:`run` logs one FATAL line and
+      exits with code 2, as a plain node does.
+
+    These nodes hold no ``bond`` (bondpy is not on PyPI): under
+    nav2_lifecycle_manager set ``bond_timeout: 0.0``.
+    """
+
+    def __init__(self, node_name: str, params: Sequence[Param]) -> None:
+        super().__init__(node_name)
+        self._param_errors: list[Exception] = []
+        self.params = declare(self, params, errors=self._param_errors)
+        self.autostart = bool(self.params.get('autostart', True))
+        self.active = False
+        self._autostarting = False
+        self._configure_error: BaseException | None = None
+
+    def start(self) -> None:
+        """With ``autostart``, configure and activate now; raise what made
+        configuring fail. Without, only say that a manager is awaited."""
+        if not self.autostart:
+            self.get_logger().info('autostart is false: unconfigured, waiting for a lifecycle '
+                                   'manager (configure, then activate)')
+            return
+        self._autostarting = True
+        try:
+            if self.trigger_configure() != _SUCCESS:
+                raise self._configure_error or RuntimeError('configure failed')
+            if self.trigger_activate() != _SUCCESS:
+                raise RuntimeError('activate failed')
+        finally:
+            self._autostarting = False
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate the parameters and build the node (``_configure``)."""
+        try:
+            if self._param_errors:
+                raise ValueError(str(self._param_errors[0]))
+            self._configure()
+        except Exception as exc:  # noqa: BLE001 - reported, the node stays up
+            self._configure_error = exc
+            self._release_quietly()
+            if self._autostarting:
+                return _FAILURE      # start() raises it: run() says it once
+            if isinstance(exc, CONFIGURATION_ERRORS):
+                self.get_logger().error(f'configuration error: {safe_text(exc, 500)}')
+                return _FAILURE
+            self.get_logger().error('cannot configure:\n'
+                                    + ''.join(traceback.format_exception(exc)))
+            return _ERROR
+        self._configure_error = None
+        return _SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start frames (``_activate``)."""
+        try:
+            self._activate()
+        except Exception as exc:  # noqa: BLE001 - rclpy would swallow it unlogged
+            self.get_logger().error('cannot activate:\n'
+                                    + ''.join(traceback.format_exception(exc)))
+            return _ERROR
+        self.active = True
+        self.get_logger().info('active')
+        return _SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop frames (``_deactivate``); frames arriving now are dropped."""
+        self.active = False
+        self._deactivate()
+        self.get_logger().info('inactive')
+        return _SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the model, the source, publishers and subscriptions."""
+        self._release_quietly()
+        self.get_logger().info('cleaned up: unconfigured')
+        return _SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything (from any state); the process keeps spinning."""
+        self._release_quietly()
+        self.get_logger().info('finalized')
+        return _SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything and go back to unconfigured."""
+        self._release_quietly()
+        return _SUCCESS
+
+    def close(self) -> None:
+        """Release everything (called by :func:`run` before the node is destroyed)."""
+        self._release_quietly()
+
+    def _release_quietly(self) -> None:
+        self.active = False
+        try:
+            self._release()
+        except Exception as exc:  # noqa: BLE001 - releasing must not stop the node
+            self.get_logger().error('error while releasing:\n'
+                                    + ''.join(traceback.format_exception(exc)))
+
+    def _configure(self) -> None:
+        raise NotImplementedError
+
+    def _activate(self) -> None:
+        """Nothing by default: :attr:`active` gates the frames."""
+
+    def _deactivate(self) -> None:
+        """Nothing by default: :attr:`active` gates the frames."""
+
+    def _release(self) -> None:
+        raise NotImplementedError
 
 
 class _StopOnSignal:

@@ -8,6 +8,27 @@ Modes: ``split`` publishes ``bottleneck`` (head output, quantized + compressed),
 ``offload`` publishes ``bottleneck`` carrying a JPEG, ``local`` runs the whole
 model here and publishes ``classification`` itself.
 
+Managed (lifecycle) node: parameters are declared at start; ``configure``
+loads the model, opens the source (or subscribes ``image_raw``) and creates the
+publishers; ``activate`` starts frames (the owned source's timer runs,
+``image_raw`` frames are processed); ``deactivate`` stops them (``image_raw``
+frames arriving meanwhile are counted as ``dropped_inactive``); ``cleanup`` and
+``shutdown`` release the model and the source. With ``autostart`` (default) the
+node configures and activates itself; with ``autostart: false`` a lifecycle
+manager (nav2_lifecycle_manager, ``ros2 lifecycle set``) brings it up.
+
+Start gating (``start_when_subscribed``): frames are held until this node's
+output publisher has matched a subscriber (the edge; in local mode the
+monitor), a real match, so no frame is sent into the void. Under a manager
+(``autostart: false``) that is all: activation, which the manager orders after
+the edge's, is the gate. With ``autostart`` in split and offload mode the
+camera cannot see whether the edge and the monitor have matched each other,
+so it also waits for the result topic to have a publisher and a subscriber in
+the graph, then ``start_delay_s``; results published earlier still reach a
+transient-local subscriber such as the monitor (``RESULT_QOS``), but with the
+discovery wait in their latency. In local mode the camera publishes the
+results itself, so the match is all it waits for.
+
 An image that cannot be used (unsupported encoding, size that does not fit its
 data, more than ``max_image_pixels``) or a frame that fails anywhere is dropped,
 logged (throttled per reason) and counted in ``/diagnostics`` as
@@ -20,7 +41,6 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import Image
@@ -30,8 +50,9 @@ from bottlefit_ros.codec import CODECS
 from bottlefit_ros.conversions import (ImageError, bottleneck_msg, classification_msg,
                                        image_to_rgb)
 from bottlefit_ros.msg import Bottleneck, Classification
-from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, MODEL_PARAMS, QOS_OVERRIDES,
-                                        RESULT_QOS, Counters, Param, declare, model_spec,
+from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, LIFECYCLE_PARAMS,
+                                        MODEL_PARAMS, QOS_OVERRIDES, RESULT_QOS, Counters,
+                                        ManagedNode, Param, model_spec,
                                         reject_read_only_and_invalid, run, safe_text)
 from bottlefit_ros.runtime import MODES, RobotRunner
 from bottlefit_ros.sources import open_source
@@ -55,11 +76,14 @@ PARAMS = (
     Param('max_frames', 0, 'stop sending after this many frames; 0 = no limit', min=0,
           max=2**31 - 1),
     Param('start_when_subscribed', True, 'hold frames until the output topic has matched a '
-          'subscriber and the result topic has a publisher and a subscriber'),
-    Param('start_delay_s', 1.0, 'with start_when_subscribed: wait this long after the '
-          'subscribers appear, so they can match each other too', min=0.0, max=60.0),
+          'subscriber; with autostart in split/offload mode, also until the result topic has '
+          'a publisher and a subscriber, then start_delay_s'),
+    Param('start_delay_s', 1.0, 'with start_when_subscribed and autostart, split/offload '
+          'mode: wait this long after the subscribers appear, so they can match each other '
+          'too', min=0.0, max=60.0),
     Param('frame_id', 'camera', 'frame_id for frames from an owned source'),
     *COMPUTE_PARAMS,
+    *LIFECYCLE_PARAMS,
 )
 
 # image_raw: the sensor-data profile (best effort, volatile) with a queue of one,
@@ -73,20 +97,15 @@ REJECT_KEYS = ('rejected_encoding', 'rejected_malformed', 'rejected_too_large',
 LOG_EVERY_S = 5.0   # at most one log line per rejection reason this often
 
 
-class CameraNode(Node):
+class CameraNode(ManagedNode):
     """See the module docstring."""
 
     def __init__(self) -> None:
-        super().__init__('camera_node')
-        p = declare(self, PARAMS)
+        super().__init__('camera_node', PARAMS)
+        p = self.params
         self._validate = reject_read_only_and_invalid(PARAMS)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.mode = str(p['mode'])
-        self.runner = RobotRunner(model_spec(p), mode=self.mode, codec=str(p['codec']),
-                                  compression_level=int(p['compression_level']),
-                                  jpeg_quality=int(p['jpeg_quality']), top_k=int(p['top_k']),
-                                  device=str(p['device']), backend=str(p['backend']),
-                                  threads=int(p['num_threads']))
         self.frame_id = str(p['frame_id'])
         self.max_frames = int(p['max_frames'])
         self.max_image_pixels = int(p['max_image_pixels'])
@@ -94,10 +113,26 @@ class CameraNode(Node):
         self.start_delay_s = float(p['start_delay_s'])
         self._ready_since: Time | None = None
         self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0,
-                                 **{k: 0 for k in REJECT_KEYS})
+                                 dropped_inactive=0, **{k: 0 for k in REJECT_KEYS})
         self._last_logged: dict[str, float] = {}
         self.seq = 0
+        self._source_ended = False
+        self.runner: RobotRunner | None = None
+        self.pub = self.diag_pub = self.diag_timer = self.image_sub = None
+        self.source = None
+        self.timer = None
+        self.start()
 
+    # -- lifecycle ---------------------------------------------------------
+    def _configure(self) -> None:
+        """Load the model, open the source (or subscribe image_raw), create the
+        publishers; the owned source's timer is created stopped."""
+        p = self.params
+        self.runner = RobotRunner(model_spec(p), mode=self.mode, codec=str(p['codec']),
+                                  compression_level=int(p['compression_level']),
+                                  jpeg_quality=int(p['jpeg_quality']), top_k=int(p['top_k']),
+                                  device=str(p['device']), backend=str(p['backend']),
+                                  threads=int(p['num_threads']))
         if self.mode == 'local':
             self.pub = self.create_publisher(Classification, 'classification', RESULT_QOS,
                                              qos_overriding_options=QOS_OVERRIDES)
@@ -105,18 +140,20 @@ class CameraNode(Node):
             self.pub = self.create_publisher(Bottleneck, 'bottleneck', FRAME_QOS,
                                              qos_overriding_options=QOS_OVERRIDES)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_timer(float(p['diagnostics_period_s']), self._publish_diagnostics)
-
-        self.source = None
-        self.timer = None
+        self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
+                                            self._publish_diagnostics)
         if p['source'] == 'topic':
-            self.create_subscription(Image, 'image_raw', self._on_image, IMAGE_QOS,
-                                     qos_overriding_options=QOS_OVERRIDES)
+            self.image_sub = self.create_subscription(Image, 'image_raw', self._on_image,
+                                                      IMAGE_QOS,
+                                                      qos_overriding_options=QOS_OVERRIDES)
             where = f'topic {self.resolve_topic_name("image_raw")}'
         else:
+            rate_hz = float(self.get_parameter('rate_hz').value)
             self.source = open_source(str(p['source']), loop=bool(p['loop']))
-            self.timer = self.create_timer(1.0 / float(p['rate_hz']), self._on_timer)
-            where = f'source {p["source"]} at {p["rate_hz"]} Hz'
+            self._source_ended = False
+            self.timer = self.create_timer(1.0 / rate_hz, self._on_timer)
+            self.timer.cancel()   # runs while active
+            where = f'source {p["source"]} at {rate_hz} Hz'
         info = self.runner.info
         params = f'head {info.head_params:,} params, ' if info.head_params else ''
         self.get_logger().info(
@@ -124,21 +161,49 @@ class CameraNode(Node):
             f'{self.runner.engine.backend} ({params}fingerprint {self.runner.head_fingerprint}); '
             f'frames from {where}')
 
+    def _activate(self) -> None:
+        """Gate again from now; restart the owned source's timer unless it is done."""
+        self._ready_since = None
+        if self.timer is not None and not self._source_ended and not self._done():
+            self.timer.reset()
+
+    def _deactivate(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def _release(self) -> None:
+        """Destroy timers, subscription and publishers; close the source; drop the model."""
+        for timer in (self.timer, self.diag_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self.timer = self.diag_timer = None
+        if self.image_sub is not None:
+            self.destroy_subscription(self.image_sub)
+            self.image_sub = None
+        for pub in (self.pub, self.diag_pub):
+            if pub is not None:
+                self.destroy_publisher(pub)
+        self.pub = self.diag_pub = None
+        source, self.source = self.source, None
+        self.runner = None
+        if source is not None:
+            source.close()
+
     # -- frames ------------------------------------------------------------
     def _ready(self) -> bool:
-        """Whether frames may flow: with ``start_when_subscribed``, once this
-        publisher has matched a subscriber (the edge; in local mode the
-        monitor), the result topic has a publisher (the edge) and a subscriber
-        in the graph, and ``start_delay_s`` has passed since, so they can match
-        each other too. Results published before they do still reach a
-        transient-local subscriber such as the monitor (``RESULT_QOS``)."""
+        """Whether frames may flow (see "Start gating" in the module docstring)."""
         if self._ready_since is not None:
             return self.get_clock().now() >= self._ready_since
         if not self.wait_for_subscribers:
             self._ready_since = self.get_clock().now()
             return True
-        if (self.pub.get_subscription_count() > 0
-                and self.count_publishers('classification') > 0
+        if self.pub.get_subscription_count() == 0:
+            return False
+        if not self.autostart or self.mode == 'local':
+            self._ready_since = self.get_clock().now()
+            self.get_logger().info('output matched a subscriber; frames flow')
+            return True
+        if (self.count_publishers('classification') > 0
                 and self.count_subscribers('classification') > 0):
             self._ready_since = self.get_clock().now() + Duration(seconds=self.start_delay_s)
             self.get_logger().info(f'subscribers matched; first frame in {self.start_delay_s} s')
@@ -157,6 +222,7 @@ class CameraNode(Node):
                 return
             rgb = self.source.read()
             if rgb is None:
+                self._source_ended = True
                 self.timer.cancel()
                 self.get_logger().info(f'source ended after {self.seq} frames')
                 return
@@ -168,6 +234,9 @@ class CameraNode(Node):
         self._process(rgb, self.get_clock().now().to_msg(), self.frame_id)
 
     def _on_image(self, msg: Image) -> None:
+        if not self.active:
+            self._drop_inactive()
+            return
         try:
             if self._done() or not self._ready():
                 return
@@ -233,6 +302,13 @@ class CameraNode(Node):
             self._last_logged[key] = now
             self.get_logger().warning(f'{safe_text(text, 600)} [{key}: {self.counters[key]}]')
 
+    def _drop_inactive(self) -> None:
+        """Count (and log, throttled) an image_raw frame that came while inactive."""
+        self.counters['dropped_inactive'] += 1
+        self.get_logger().info(f'inactive: image_raw frames are dropped '
+                               f'[dropped_inactive: {self.counters["dropped_inactive"]}]',
+                               throttle_duration_sec=LOG_EVERY_S)
+
     # -- parameters and status -------------------------------------------
     def _on_set_parameters(self, changes: list) -> SetParametersResult:
         """Validate changes against :data:`PARAMS`; apply a new ``rate_hz`` here
@@ -242,10 +318,12 @@ class CameraNode(Node):
         rates = [c for c in changes if c.name == 'rate_hz']
         if not result.successful or not rates:
             return result
-        if self.timer is None:
+        if self.params['source'] == 'topic':
             return SetParametersResult(
                 successful=False, reason='rate_hz applies to sources this node owns; with '
                 'source "topic" frames come at the camera driver\'s rate')
+        if self.timer is None:   # unconfigured: configure reads the new rate
+            return result
         self.timer.timer_period_ns = int(1e9 / float(rates[-1].value))
         if not self.timer.is_canceled():
             self.timer.reset()   # the new period starts now, not after the old one
@@ -254,12 +332,8 @@ class CameraNode(Node):
     def _publish_diagnostics(self) -> None:
         self.diag_pub.publish(self.counters.status(
             self, f'{self.mode}: {self.counters["frames_sent"]} frames sent, '
-            f'{self.counters["frames_rejected"]} rejected', warn_keys=REJECT_KEYS))
-
-    def close(self) -> None:
-        """Release the frame source."""
-        if self.source is not None:
-            self.source.close()
+            f'{self.counters["frames_rejected"]} rejected'
+            + ('' if self.active else ' (inactive)'), warn_keys=REJECT_KEYS))
 
 
 def main(args: list[str] | None = None) -> int:

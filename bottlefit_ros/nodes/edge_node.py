@@ -7,11 +7,17 @@ split) is rejected with a log line (throttled; message strings escaped and
 shortened) and counted per reason in ``/diagnostics``; the node keeps serving.
 Frames lost before the callback (gaps in each publisher's DDS sample numbers,
 or in ``seq`` where rclpy does not report them) are counted as ``frames_missed``.
+
+Managed (lifecycle) node: parameters are declared at start; ``configure`` loads
+the model and creates the subscription and publishers; ``activate`` serves
+frames; while inactive, arriving frames are counted as ``dropped_inactive``
+(not as missed, not served); ``cleanup`` and ``shutdown`` release the model.
+With ``autostart`` (default) the node configures and activates itself; with
+``autostart: false`` a lifecycle manager brings it up.
 """
 from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.node import Node
 from rclpy.qos import QoSPolicyKind
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.subscription import Subscription
@@ -19,9 +25,10 @@ from rclpy.subscription import Subscription
 from bottlefit_ros.codec import CodecError, PayloadTooLargeError, UnknownCodecError
 from bottlefit_ros.conversions import classification_msg, encoded_from_msg, timings_from_msg
 from bottlefit_ros.msg import Bottleneck, Classification
-from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, MODEL_PARAMS, RESULT_QOS,
-                                        Counters, Param, declare, model_spec,
-                                        reject_read_only_and_invalid, run, safe_text)
+from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, LIFECYCLE_PARAMS,
+                                        MODEL_PARAMS, RESULT_QOS, Counters, ManagedNode, Param,
+                                        model_spec, reject_read_only_and_invalid, run,
+                                        safe_text)
 from bottlefit_ros.runtime import JPEG_CODEC, EdgeRunner, MismatchError, SeqGaps
 
 PARAMS = (
@@ -31,6 +38,7 @@ PARAMS = (
           'payload may decompress to', min=1, max=2**31 - 1),
     Param('top_k', 5, 'classes per result', min=1, max=100),
     *COMPUTE_PARAMS,
+    *LIFECYCLE_PARAMS,
 )
 
 REJECT_KEYS = ('rejected_mismatch', 'rejected_malformed', 'rejected_unknown_codec',
@@ -44,35 +52,59 @@ _RESULT_OVERRIDES = (QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.R
                      QoSPolicyKind.DURABILITY)
 
 
-class EdgeNode(Node):
+class EdgeNode(ManagedNode):
     """See the module docstring."""
 
     def __init__(self) -> None:
-        super().__init__('edge_node')
-        p = declare(self, PARAMS)
+        super().__init__('edge_node', PARAMS)
         self.add_on_set_parameters_callback(reject_read_only_and_invalid(PARAMS))
+        self.counters = Counters(frames_in=0, frames_served=0, frames_missed=0,
+                                 seq_discontinuities=0, dropped_inactive=0,
+                                 **{k: 0 for k in REJECT_KEYS})
+        self.seq_gaps = SeqGaps()
+        self.runner: EdgeRunner | None = None
+        self.pub = self.diag_pub = self.diag_timer = self.sub = None
+        self.start()
+
+    # -- lifecycle ---------------------------------------------------------
+    def _configure(self) -> None:
+        """Load the model; create the subscription and the publishers."""
+        p = self.params
         self.runner = EdgeRunner(model_spec(p), max_payload_bytes=int(p['max_payload_bytes']),
                                  top_k=int(p['top_k']), device=str(p['device']),
                                  accept_offload=bool(p['accept_offload']),
                                  backend=str(p['backend']), threads=int(p['num_threads']))
-        self.counters = Counters(frames_in=0, frames_served=0, frames_missed=0,
-                                 seq_discontinuities=0, **{k: 0 for k in REJECT_KEYS})
-        self.seq_gaps = SeqGaps()
         self.pub = self.create_publisher(
             Classification, 'classification', RESULT_QOS,
             qos_overriding_options=QoSOverridingOptions(policy_kinds=_RESULT_OVERRIDES))
         callback = self._on_bottleneck_with_info if _HAS_MESSAGE_INFO else self._on_bottleneck
-        self.create_subscription(
+        self.sub = self.create_subscription(
             Bottleneck, 'bottleneck', callback, FRAME_QOS,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_timer(float(p['diagnostics_period_s']), self._publish_diagnostics)
+        self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
+                                            self._publish_diagnostics)
         info = self.runner.info
         self.get_logger().info(
             f'serving model {info.model} split {info.split} on {self.runner.engine.backend} ('
             + (f'tail {info.tail_params:,} params, ' if info.tail_params else '') +
             f'head fingerprint {self.runner.head_fingerprint})')
 
+    def _release(self) -> None:
+        """Destroy the subscription, publishers and timer; drop the model."""
+        if self.diag_timer is not None:
+            self.destroy_timer(self.diag_timer)
+            self.diag_timer = None
+        if self.sub is not None:
+            self.destroy_subscription(self.sub)
+            self.sub = None
+        for pub in (self.pub, self.diag_pub):
+            if pub is not None:
+                self.destroy_publisher(pub)
+        self.pub = self.diag_pub = None
+        self.runner = None
+
+    # -- frames ------------------------------------------------------------
     def _on_bottleneck_with_info(self, msg: Bottleneck, info: dict) -> None:
         gid = info.get('publisher_gid')
         number = info.get('publication_sequence_number')
@@ -87,7 +119,6 @@ class EdgeNode(Node):
         sequence number of this sample (which the message cannot forge), where
         rclpy gives them; otherwise frames are told apart by frame_id and
         model and numbered by their ``seq``."""
-        self.counters['frames_in'] += 1
         if source is not None:
             self.seq_gaps.update(*source, first=1)    # DDS numbers samples from 1
         else:
@@ -99,6 +130,13 @@ class EdgeNode(Node):
                 f'callback; latest gap before seq={msg.seq} from '
                 f'{safe_text(msg.header.frame_id or "?")})', throttle_duration_sec=5.0)
         self.counters['seq_discontinuities'] = self.seq_gaps.discontinuities
+        if not self.active:   # seen (so no gap later), not served
+            self.counters['dropped_inactive'] += 1
+            self.get_logger().info(f'inactive: frames are dropped '
+                                   f'[dropped_inactive: {self.counters["dropped_inactive"]}]',
+                                   throttle_duration_sec=5.0)
+            return
+        self.counters['frames_in'] += 1
         try:
             self.runner.check(model=msg.model, split=msg.split,
                               head_fingerprint=msg.head_fingerprint, codec=msg.codec,
@@ -138,7 +176,8 @@ class EdgeNode(Node):
     def _publish_diagnostics(self) -> None:
         rejected = sum(self.counters[k] for k in REJECT_KEYS)
         self.diag_pub.publish(self.counters.status(
-            self, f'{self.counters["frames_served"]} served, {rejected} rejected',
+            self, f'{self.counters["frames_served"]} served, {rejected} rejected'
+            + ('' if self.active else ' (inactive)'),
             warn_keys=(*REJECT_KEYS, 'frames_missed')))
 
 
