@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bottlefit_ros.cpuquota import CpuQuota, CpuQuotaError, cpu_quota_available
-from bottlefit_ros.deployment import NodeSpec, node_specs
+from bottlefit_ros.deployment import node_specs
 from bottlefit_ros.framelog import read_frame_log
 from bottlefit_ros.launcher import default_params_file, node_command, stop_processes
 from bottlefit_ros.metrics import FrameRecord, percentiles, summarize

@@ -511,29 +511,33 @@ def format_report(r: dict) -> str:
     rows = [
         ('camera_node', sent.get('camera', {}).get('malformed', 0),
          sent.get('camera', {}).get('valid', 0) + sent.get('camera', {}).get('unusual', 0),
-         cam.get('frames_in', 0), cam.get('frames_rejected', 0), cam.get('frames_sent', 0)),
+         cam.get('frames_in', 0), cam.get('frames_missed', 0), cam.get('frames_rejected', 0),
+         cam.get('frames_sent', 0)),
         ('edge_node', sent.get('edge', {}).get('malformed', 0), cam.get('frames_sent', 0),
-         edge.get('frames_in', 0), edge_rejected, edge.get('frames_served', 0)),
+         edge.get('frames_in', 0), edge.get('frames_missed', 0), edge_rejected,
+         edge.get('frames_served', 0)),
         ('monitor_node', sent.get('monitor', {}).get('malformed', 0),
-         edge.get('frames_served', 0), mon.get('results_in', 0), mon_not_measured,
-         mon.get('results', 0)),
+         edge.get('frames_served', 0), mon.get('results_in', 0), mon.get('frames_lost', 0),
+         mon_not_measured, mon.get('results', 0)),
     ]
     lines = [f'{r["count"]} hostile messages per node at {r["rate_hz"]:g}/s, valid camera '
              f'frames at {r["valid_hz"]:g} Hz, seed {r["seed"]}; '
              f'{r.get("fuzz_seconds", math.nan):.0f} s', '',
-             '| node | hostile sent | valid sent to it | received | rejected / not measured '
-             '| served / measured | alive | exit | RSS MB before -> after | forged log lines |',
-             '|---|---:|---:|---:|---:|---:|---|---:|---|---:|']
-    for name, hostile, valid, got, rejected, served in rows:
+             '| node | hostile sent | valid sent to it | received | missed (counted) | '
+             'rejected / not measured | served / measured | alive | exit | '
+             'RSS MB before -> after | forged log lines |',
+             '|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|']
+    for name, hostile, valid, got, missed, rejected, served in rows:
         lines.append(
-            f'| {name} | {hostile:,} | {valid:,} | {got:,} | {rejected:,} | {served:,} | '
+            f'| {name} | {hostile:,} | {valid:,} | {got:,} | {missed:,} | {rejected:,} | '
+            f'{served:,} | '
             f'{"yes" if r["alive"].get(name) else "NO"} | {r["exit_codes"].get(name)} | '
             f'{r["rss_mb_before"][name]:.0f} -> {r["rss_mb_after"][name]:.0f} | '
             f'{r["forged_log_lines"][name]} |')
     lines.append('')
     for name in NODES:
-        reasons = {k: v for k, v in c[name].items() if v and (k.startswith('rejected_') or
-                   k.startswith('results_') or k.startswith('frames_') or k.startswith('seq'))}
+        reasons = {k: v for k, v in c[name].items() if v and k.startswith(
+                   ('rejected_', 'results_', 'frames_', 'seq', 'dropped_'))}
         lines.append(f'- {name}: ' + ', '.join(f'{k} {v:,}' for k, v in sorted(reasons.items())))
     return '\n'.join(lines)
 

@@ -344,10 +344,11 @@ class SeqGaps:
         self.discontinuities = 0
         self._last: OrderedDict[Hashable, int] = OrderedDict()
 
-    def update(self, source: Hashable, seq: int, first: int = 0) -> int:
+    def update(self, source: Hashable, seq: int, first: int | None = 0) -> int:
         """Record number ``seq`` from ``source`` (whose numbers start at
-        ``first``); return how many frames it shows missed."""
-        last = self._last.pop(source, first - 1)
+        ``first``; None: count from the first number seen, for a receiver that
+        may join a source long running); return how many frames it shows missed."""
+        last = self._last.pop(source, (seq if first is None else first) - 1)
         self._last[source] = seq
         if len(self._last) > self.max_sources:
             self._last.popitem(last=False)

@@ -25,6 +25,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
+from rclpy.subscription import Subscription
 
 from bottlefit_ros.backends import BACKENDS
 from bottlefit_ros.runtime import ModelSpec
@@ -89,6 +90,24 @@ RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
 QOS_OVERRIDES = QoSOverridingOptions(policy_kinds=(
     QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY,
     QoSPolicyKind.DURABILITY))
+
+
+# rclpy passes a MessageInfo (the publisher's GID, the sample's DDS sequence number)
+# to two-argument callbacks since Iron; Humble's rclpy calls with the message alone.
+HAS_MESSAGE_INFO = hasattr(Subscription, 'CallbackType')
+
+
+def sample_source(info: dict) -> tuple[bytes, int] | None:
+    """``(publisher GID, DDS sequence number)`` of a received sample, from rclpy's
+    MessageInfo; None where rclpy does not give them. Numbers start at 1 per
+    publisher, and a message cannot forge them: gaps are samples that never
+    reached the callback (lost, or replaced in a full queue)."""
+    gid = info.get('publisher_gid') if isinstance(info, dict) else None
+    number = info.get('publication_sequence_number') if isinstance(info, dict) else None
+    data = gid.get('data') if isinstance(gid, dict) else None
+    if data is None or number is None:
+        return None
+    return bytes(data), int(number)
 
 
 def safe_text(value: object, limit: int = 80) -> str:

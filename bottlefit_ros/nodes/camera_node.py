@@ -50,11 +50,12 @@ from bottlefit_ros.codec import CODECS
 from bottlefit_ros.conversions import (ImageError, bottleneck_msg, classification_msg,
                                        image_to_rgb)
 from bottlefit_ros.msg import Bottleneck, Classification
-from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, LIFECYCLE_PARAMS,
-                                        MODEL_PARAMS, QOS_OVERRIDES, RESULT_QOS, Counters,
-                                        ManagedNode, Param, model_spec,
-                                        reject_read_only_and_invalid, run, safe_text)
-from bottlefit_ros.runtime import MODES, RobotRunner
+from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
+                                        LIFECYCLE_PARAMS, MODEL_PARAMS, QOS_OVERRIDES,
+                                        RESULT_QOS, Counters, ManagedNode, Param, model_spec,
+                                        reject_read_only_and_invalid, run, safe_text,
+                                        sample_source)
+from bottlefit_ros.runtime import MODES, RobotRunner, SeqGaps
 from bottlefit_ros.sources import open_source
 
 PARAMS = (
@@ -113,7 +114,11 @@ class CameraNode(ManagedNode):
         self.start_delay_s = float(p['start_delay_s'])
         self._ready_since: Time | None = None
         self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0,
-                                 dropped_inactive=0, **{k: 0 for k in REJECT_KEYS})
+                                 dropped_inactive=0, dropped_not_ready=0, frames_missed=0,
+                                 **{k: 0 for k in REJECT_KEYS})
+        # image_raw samples that never reached the callback (replaced in the queue of
+        # one by a newer image, or lost), from each driver's DDS sequence numbers.
+        self.input_gaps = SeqGaps()
         self._last_logged: dict[str, float] = {}
         self.seq = 0
         self._source_ended = False
@@ -143,8 +148,8 @@ class CameraNode(ManagedNode):
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
                                             self._publish_diagnostics)
         if p['source'] == 'topic':
-            self.image_sub = self.create_subscription(Image, 'image_raw', self._on_image,
-                                                      IMAGE_QOS,
+            callback = self._on_image_with_info if HAS_MESSAGE_INFO else self._on_image
+            self.image_sub = self.create_subscription(Image, 'image_raw', callback, IMAGE_QOS,
                                                       qos_overriding_options=QOS_OVERRIDES)
             where = f'topic {self.resolve_topic_name("image_raw")}'
         else:
@@ -233,12 +238,22 @@ class CameraNode(ManagedNode):
             return
         self._process(rgb, self.get_clock().now().to_msg(), self.frame_id)
 
+    def _on_image_with_info(self, msg: Image, info: dict) -> None:
+        source = sample_source(info)
+        if source is not None:
+            # A driver may have run long before this camera: count from what it sees.
+            self.counters['frames_missed'] += self.input_gaps.update(*source, first=None)
+        self._on_image(msg)
+
     def _on_image(self, msg: Image) -> None:
         if not self.active:
             self._drop_inactive()
             return
         try:
-            if self._done() or not self._ready():
+            if self._done():
+                return
+            if not self._ready():
+                self.counters['dropped_not_ready'] += 1
                 return
         except Exception as exc:  # noqa: BLE001 - no message may stop the node
             self._reject('internal_error', f'cannot check readiness: {exc!r}')

@@ -18,17 +18,15 @@ With ``autostart`` (default) the node configures and activates itself; with
 from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.qos import QoSPolicyKind
-from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.subscription import Subscription
 
 from bottlefit_ros.codec import CodecError, PayloadTooLargeError, UnknownCodecError
 from bottlefit_ros.conversions import classification_msg, encoded_from_msg, timings_from_msg
 from bottlefit_ros.msg import Bottleneck, Classification
-from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, LIFECYCLE_PARAMS,
-                                        MODEL_PARAMS, RESULT_QOS, Counters, ManagedNode, Param,
-                                        model_spec, reject_read_only_and_invalid, run,
-                                        safe_text)
+from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
+                                        LIFECYCLE_PARAMS, MODEL_PARAMS, QOS_OVERRIDES,
+                                        RESULT_QOS, Counters, ManagedNode, Param, model_spec,
+                                        reject_read_only_and_invalid, run, safe_text,
+                                        sample_source)
 from bottlefit_ros.runtime import JPEG_CODEC, EdgeRunner, MismatchError, SeqGaps
 
 PARAMS = (
@@ -43,13 +41,6 @@ PARAMS = (
 
 REJECT_KEYS = ('rejected_mismatch', 'rejected_malformed', 'rejected_unknown_codec',
                'rejected_too_large', 'rejected_internal_error')
-# rclpy passes a MessageInfo (with the publisher's GID) to two-argument callbacks
-# since Iron; Humble's rclpy has no Subscription.CallbackType and calls with one.
-_HAS_MESSAGE_INFO = hasattr(Subscription, 'CallbackType')
-# What the classification publisher's qos_overrides may change: the defaults
-# (history, depth, reliability) leave out durability, which the README promises.
-_RESULT_OVERRIDES = (QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY,
-                     QoSPolicyKind.DURABILITY)
 
 
 class EdgeNode(ManagedNode):
@@ -76,11 +67,11 @@ class EdgeNode(ManagedNode):
                                  backend=str(p['backend']), threads=int(p['num_threads']))
         self.pub = self.create_publisher(
             Classification, 'classification', RESULT_QOS,
-            qos_overriding_options=QoSOverridingOptions(policy_kinds=_RESULT_OVERRIDES))
-        callback = self._on_bottleneck_with_info if _HAS_MESSAGE_INFO else self._on_bottleneck
+            qos_overriding_options=QOS_OVERRIDES)
+        callback = self._on_bottleneck_with_info if HAS_MESSAGE_INFO else self._on_bottleneck
         self.sub = self.create_subscription(
             Bottleneck, 'bottleneck', callback, FRAME_QOS,
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            qos_overriding_options=QOS_OVERRIDES)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
                                             self._publish_diagnostics)
@@ -106,13 +97,7 @@ class EdgeNode(ManagedNode):
 
     # -- frames ------------------------------------------------------------
     def _on_bottleneck_with_info(self, msg: Bottleneck, info: dict) -> None:
-        gid = info.get('publisher_gid')
-        number = info.get('publication_sequence_number')
-        data = gid.get('data') if isinstance(gid, dict) else None
-        if data is not None and number is not None:
-            self._on_bottleneck(msg, (bytes(data), int(number)))
-        else:
-            self._on_bottleneck(msg)
+        self._on_bottleneck(msg, sample_source(info))
 
     def _on_bottleneck(self, msg: Bottleneck, source: tuple[bytes, int] | None = None) -> None:
         """Serve one frame. ``source`` is its publisher's GID and the DDS

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bottlefit_ros.deployment import (BACKENDS, DEFAULT_PARAMS_FILE, LAUNCH_ARGS, MODES,
+from bottlefit_ros.deployment import (DEFAULT_PARAMS_FILE, LAUNCH_ARGS, MODES,
                                       ROLE_NODES, ROLES, LaunchArg, node_overrides, node_specs,
                                       parameter_value)
 

@@ -22,6 +22,13 @@ def test_first_number_of_a_source_is_compared_with_where_sources_start() -> None
     assert (gaps.missed, gaps.discontinuities) == (5, 1)
 
 
+def test_first_none_counts_from_the_first_number_seen() -> None:
+    gaps = SeqGaps(max_gap=1000)
+    assert gaps.update('driver', 700, first=None) == 0     # running long before us
+    assert gaps.update('driver', 703, first=None) == 2
+    assert (gaps.missed, gaps.discontinuities) == (2, 0)
+
+
 def test_restart_duplicate_and_forged_jump_are_discontinuities_not_losses() -> None:
     gaps = SeqGaps(max_gap=1000)
     #       dup restart    forged  back  1000 missed  jump

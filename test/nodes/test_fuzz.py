@@ -29,6 +29,12 @@ def test_every_node_survives_hostile_peers_and_serves_valid_frames(domain_id, tm
     # while the camera is busy replaces the one waiting, so not every image is taken,
     # and on a loaded machine fewer are.
     assert c['frames_in'] == c['frames_sent'] + c['frames_rejected'], table
+    # ... and the images it did not take are counted: before its start gate opened
+    # (dropped_not_ready), or never reaching its callback (frames_missed, from the
+    # driver's DDS sample numbers); only a lost last image would go unseen.
+    images = sent['valid'] + sent.get('unusual', 0) + sent['malformed']
+    taken = c['frames_in'] + c['frames_missed'] + c['dropped_not_ready'] + c['dropped_inactive']
+    assert images - 1 <= taken <= images, table
     assert c['frames_rejected'] >= HOSTILE * 0.5, table
     assert c['frames_sent'] >= (sent['valid'] + sent.get('unusual', 0)) * 0.5, table
     # Edge: every frame served or rejected by reason; all the camera's frames served.
