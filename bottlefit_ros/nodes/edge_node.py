@@ -53,6 +53,7 @@ class EdgeNode(ManagedNode):
                                  seq_discontinuities=0, dropped_inactive=0,
                                  **{k: 0 for k in REJECT_KEYS})
         self.seq_gaps = SeqGaps()
+        self._last_rejection = ''
         self.runner: EdgeRunner | None = None
         self.pub = self.diag_pub = self.diag_timer = self.sub = None
         self.start()
@@ -152,6 +153,10 @@ class EdgeNode(ManagedNode):
 
     def _reject(self, key: str, msg: Bottleneck, exc: Exception) -> None:
         self.counters[key] += 1
+        # In /diagnostics too, so the robot's monitor can say why (a mismatch is
+        # otherwise visible only in this log, on another machine).
+        self._last_rejection = (f'{key.removeprefix("rejected_")}: {safe_text(exc, 200)} '
+                                f'(frame from {safe_text(msg.header.frame_id or "?", 64)})')
         self.get_logger().warning(
             f'rejected frame seq={msg.seq} from {safe_text(msg.header.frame_id or "?")} '
             f'({key.removeprefix("rejected_")}): {safe_text(exc, 300)} '
@@ -163,7 +168,8 @@ class EdgeNode(ManagedNode):
         self.diag_pub.publish(self.counters.status(
             self, f'{self.counters["frames_served"]} served, {rejected} rejected'
             + ('' if self.active else ' (inactive)'),
-            warn_keys=(*REJECT_KEYS, 'frames_missed')))
+            warn_keys=(*REJECT_KEYS, 'frames_missed'),
+            extra={'last_rejection': self._last_rejection}))
 
 
 def main(args: list[str] | None = None) -> int:

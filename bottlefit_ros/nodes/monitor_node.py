@@ -82,9 +82,10 @@ PARAMS = (
 OUTCOME_KEYS = ('results', 'results_rejected', 'results_future_stamp', 'results_before_start',
                 'results_duplicate', 'results_seq_stale', 'results_seq_jump')
 # /diagnostics level WARN once any of these counts.
-WARN_KEYS = ('results_rejected', 'results_future_stamp', 'log_errors')
+WARN_KEYS = ('results_rejected', 'results_future_stamp', 'log_errors', 'edge_rejected')
 WARN_INTERVAL_S = 5.0   # at most one warning per reason in this time
 CAMERA_NODE = 'camera_node'   # the camera beside this monitor, in its namespace
+EDGE_NODE = 'edge_node'       # the edge serving it, in the same namespace
 TAIL_GRACE_S = 1.0      # a camera's frames_sent counts for losses once this old
 # SeqTracker outcomes that are counted, not measured: counter, and why (for the log).
 _UNMEASURED = {
@@ -119,7 +120,7 @@ class MonitorNode(Node):
         self._period_start, self._period_in = time.monotonic(), 0
         self._warned: dict[str, float] = {}     # reason -> when last logged (monotonic)
         self.counters = Counters(results_in=0, seq_restarts=0, log_errors=0,
-                                 camera_diagnostics_rejected=0,
+                                 camera_diagnostics_rejected=0, edge_rejected=0,
                                  **{k: 0 for k in OUTCOME_KEYS},
                                  **{f'rejected_{r}': 0 for r in REJECT_REASONS})
         self.logs: list[FrameLog] = []
@@ -141,6 +142,8 @@ class MonitorNode(Node):
                                  qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._camera_name = f'{self.get_namespace().rstrip("/")}/{CAMERA_NODE}'
+        self._edge_name = f'{self.get_namespace().rstrip("/")}/{EDGE_NODE}'
+        self._edge_rejected = 0
         self._camera_sent: deque[tuple[float, int]] = deque(maxlen=64)  # (monotonic, sent)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         self.create_timer(float(p['summary_period_s']), self._periodic)
@@ -226,9 +229,12 @@ class MonitorNode(Node):
             raise SystemExit(0)
 
     def _on_diagnostics(self, arr: DiagnosticArray) -> None:
-        """Keep the ``frames_sent`` the camera beside this monitor reports; never raises."""
+        """Keep the ``frames_sent`` the camera beside this monitor reports, and say
+        on the robot why the edge rejects frames; never raises."""
         try:
             for st in arr.status:
+                if st.name == self._edge_name:
+                    self._edge_status(st)
                 if st.name != self._camera_name:
                     continue
                 for kv in st.values:
@@ -241,6 +247,18 @@ class MonitorNode(Node):
             self.counters['camera_diagnostics_rejected'] += 1
             self._warn('camera_diagnostics', f'unreadable status of {self._camera_name} on '
                        f'/diagnostics, ignored: {safe_text(exc)}')
+
+    def _edge_status(self, st) -> None:
+        """Warn (throttled) when the edge's rejections grow, with its last reason: a
+        model or weights mismatch otherwise shows only in the edge's own log."""
+        values = {kv.key: kv.value for kv in st.values}
+        rejected = sum(int(v) for k, v in values.items()
+                       if k.startswith('rejected_') and v.isdigit())
+        if rejected > self._edge_rejected:
+            self.counters['edge_rejected'] = rejected
+            self._warn('edge_rejected', f'{self._edge_name} rejected {rejected} frames so far; '
+                       f'last: {safe_text(values.get("last_rejection", "?"), 300)}')
+        self._edge_rejected = rejected
 
     def frames_lost(self) -> int:
         """Frames lost in the run: gaps in the seqs delivered, and frames the camera
