@@ -74,7 +74,8 @@ class Diagnostics:
         def on_diag(arr: DiagnosticArray) -> None:
             for st in arr.status:
                 self.message[st.hardware_id] = st.message
-                self.values[st.hardware_id] = {kv.key: int(kv.value) for kv in st.values}
+                self.values[st.hardware_id] = {kv.key: int(kv.value) for kv in st.values
+                                               if kv.value.lstrip('-').isdigit()}
                 self.updates[st.hardware_id] = self.updates.get(st.hardware_id, 0) + 1
         ros_node.node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
 
