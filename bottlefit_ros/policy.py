@@ -28,9 +28,9 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from bottlefit_ros.deployment import MODES
 from bottlefit_ros.energy.frame_energy import estimate_frame_energy
 from bottlefit_ros.energy.profiles import PowerProfile
-from bottlefit_ros.runtime import MODES
 
 __all__ = ["EDGE_MODES", "Decision", "ModePolicy", "Observation", "PolicyConfig", "Prediction"]
 

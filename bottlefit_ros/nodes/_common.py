@@ -26,6 +26,7 @@ from rclpy.qos import DurabilityPolicy, QoSPolicyKind, QoSProfile, ReliabilityPo
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 
 from bottlefit_ros.backends import BACKENDS
 from bottlefit_ros.runtime import ModelSpec
@@ -322,6 +323,16 @@ class ManagedNode(LifecycleNode):
     def close(self) -> None:
         """Release everything (called by :func:`run` before the node is destroyed)."""
         self._release_quietly()
+
+    def _destroy_entities(self, *entities: object) -> None:
+        """Destroy each timer, subscription or publisher given; ``None`` is skipped."""
+        for entity in entities:
+            if isinstance(entity, Timer):
+                self.destroy_timer(entity)
+            elif isinstance(entity, Subscription):
+                self.destroy_subscription(entity)
+            elif entity is not None:
+                self.destroy_publisher(entity)
 
     def _release_quietly(self) -> None:
         self.active = False

@@ -49,13 +49,14 @@ from std_msgs.msg import Header
 from bottlefit_ros.codec import CODECS
 from bottlefit_ros.conversions import (ImageError, bottleneck_msg, classification_msg,
                                        image_to_rgb)
+from bottlefit_ros.deployment import MODES
 from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
                                         LIFECYCLE_PARAMS, MODEL_PARAMS, QOS_OVERRIDES,
                                         RESULT_QOS, Counters, ManagedNode, Param, model_spec,
                                         reject_read_only_and_invalid, run, safe_text,
                                         sample_source)
-from bottlefit_ros.runtime import MODES, RobotRunner, SeqGaps
+from bottlefit_ros.runtime import RobotRunner, SeqGaps
 from bottlefit_ros.sources import open_source
 
 PARAMS = (
@@ -178,17 +179,9 @@ class CameraNode(ManagedNode):
 
     def _release(self) -> None:
         """Destroy timers, subscription and publishers; close the source; drop the model."""
-        for timer in (self.timer, self.diag_timer):
-            if timer is not None:
-                self.destroy_timer(timer)
-        self.timer = self.diag_timer = None
-        if self.image_sub is not None:
-            self.destroy_subscription(self.image_sub)
-            self.image_sub = None
-        for pub in (self.pub, self.diag_pub):
-            if pub is not None:
-                self.destroy_publisher(pub)
-        self.pub = self.diag_pub = None
+        self._destroy_entities(self.timer, self.diag_timer, self.image_sub, self.pub,
+                               self.diag_pub)
+        self.timer = self.diag_timer = self.image_sub = self.pub = self.diag_pub = None
         source, self.source = self.source, None
         self.runner = None
         if source is not None:

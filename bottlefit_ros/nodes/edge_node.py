@@ -84,16 +84,8 @@ class EdgeNode(ManagedNode):
 
     def _release(self) -> None:
         """Destroy the subscription, publishers and timer; drop the model."""
-        if self.diag_timer is not None:
-            self.destroy_timer(self.diag_timer)
-            self.diag_timer = None
-        if self.sub is not None:
-            self.destroy_subscription(self.sub)
-            self.sub = None
-        for pub in (self.pub, self.diag_pub):
-            if pub is not None:
-                self.destroy_publisher(pub)
-        self.pub = self.diag_pub = None
+        self._destroy_entities(self.diag_timer, self.sub, self.pub, self.diag_pub)
+        self.diag_timer = self.sub = self.pub = self.diag_pub = None
         self.runner = None
 
     # -- frames ------------------------------------------------------------

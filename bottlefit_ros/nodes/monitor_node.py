@@ -48,6 +48,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
+from bottlefit_ros.deployment import MODES
 from bottlefit_ros.energy import READER_KINDS, FrameEnergyMeter, PowerReaderError
 from bottlefit_ros.conversions import frame_metrics_msg
 from bottlefit_ros.framelog import CsvFrameLog, FrameLog, McapFrameLog
@@ -56,7 +57,6 @@ from bottlefit_ros.metrics import (REJECT_REASONS, FrameRecord, RunningSummary, 
 from bottlefit_ros.msg import Classification, FrameMetrics
 from bottlefit_ros.nodes._common import (Counters, Param, declare, reject_read_only_and_invalid,
                                         run, safe_text)
-from bottlefit_ros.runtime import MODES
 
 PARAMS = (
     Param('csv_path', '', 'per-frame CSV log; empty = none'),
