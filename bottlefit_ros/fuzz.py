@@ -34,6 +34,7 @@ import copy
 import functools
 import json
 import math
+import os
 import random
 import subprocess
 import sys
@@ -438,6 +439,10 @@ def campaign(out_dir: str | Path, *, count: int, rate_hz: float, valid_hz: float
     from bottlefit_ros.deployment import NodeSpec
     from bottlefit_ros.launcher import default_params_file, node_command, stop_processes
 
+    # Network rule, as the demo starter does: unless told otherwise, discovery stays
+    # on this host, in a domain of this run's own (nodes and fuzzers inherit it).
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(1, 100)))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     params_file = params_file or default_params_file()
