@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from bottlefit_ros.codec import MAX_DIMS, EncodedTensor, MalformedPayloadError
 from bottlefit_ros.framelog import frame_metrics_fields
@@ -186,6 +186,25 @@ def encoded_from_msg(msg: Bottleneck) -> EncodedTensor:
     return EncodedTensor(codec=msg.codec, dtype=msg.dtype, shape=shape, scale=float(msg.scale),
                          zero_point=int(msg.zero_point), raw_size=int(msg.raw_size),
                          payload=memoryview(msg.payload))
+
+
+def compressed_image_msg(jpeg: bytes, *, fmt: str, stamp: Time,
+                         frame_id: str) -> CompressedImage:
+    """The ``sensor_msgs/CompressedImage`` of one offload frame: the JPEG and its
+    format (:func:`bottlefit_ros.runtime.jpeg_format`)."""
+    msg = CompressedImage()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.format = fmt
+    msg.data = jpeg
+    return msg
+
+
+def jpeg_from_msg(msg: CompressedImage) -> tuple[memoryview, str]:
+    """``(data, format)`` of a ``sensor_msgs/CompressedImage``, not yet validated
+    (:meth:`bottlefit_ros.runtime.EdgeRunner.process_jpeg` checks both); the data
+    is a view of the message's buffer, not a copy."""
+    return memoryview(msg.data), msg.format
 
 
 def classification_msg(result: TopK, *, header, seq: int, mode: str, model: str,

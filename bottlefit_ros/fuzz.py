@@ -1,12 +1,17 @@
 """A hostile peer for each node's input topic: malformed messages while valid ones flow.
 
-Three targets, each a separate process (``python -m bottlefit_ros.fuzz``):
+Four targets, each a separate process (``python -m bottlefit_ros.fuzz``):
 
 - ``edge``: malformed ``Bottleneck`` frames on ``bottleneck``, mutated from a real
-  frame captured from the running camera (wrong model, split, fingerprint, codec,
-  dtype, shape, sizes, scale, zero point, truncated or random payloads, a zstd
-  bomb, corrupt and lying JPEGs, control characters and long strings), plus
-  random field fuzz;
+  frame captured from the running camera (wrong model, split, fingerprint, codec
+  (``jpeg`` included, which is no longer a Bottleneck codec), dtype, shape, sizes,
+  scale, zero point, truncated or random payloads, a zstd bomb, control characters
+  and long strings), plus random field fuzz;
+- ``offload``: malformed ``sensor_msgs/CompressedImage`` on the edge's
+  ``image_raw/compressed`` (corrupt and truncated JPEGs, a header claiming
+  2360x2360 or 65000x65000 over a 320x240 body, empty and random data, PNG and
+  unknown format strings, long strings and control characters in format and
+  frame_id, random format strings and data); every one must be rejected;
 - ``camera``: ``sensor_msgs/Image`` on ``image_raw`` (SensorDataQoS, as a driver
   publishes): valid rgb8 frames at ``--valid-hz`` (what must be answered), the
   other encodings a driver may send (which the camera converts), and malformed
@@ -24,7 +29,7 @@ DDS (the caller sets ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``).
 
 :func:`campaign` (``python -m bottlefit_ros.fuzz --campaign``) does the whole
 exercise: the three nodes as processes (camera fed by the camera fuzzer), the
-three fuzzers at once, the nodes' ``/diagnostics`` counters and memory before and
+four fuzzers at once, the nodes' ``/diagnostics`` counters and memory before and
 after; the fuzz test and the recorded long run both use it.
 """
 from __future__ import annotations
@@ -45,12 +50,14 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ['BOTTLENECK_CASES', 'CLASSIFICATION_CASES', 'IMAGE_CASES', 'main']
+__all__ = ['BOTTLENECK_CASES', 'CLASSIFICATION_CASES', 'COMPRESSED_CASES', 'IMAGE_CASES',
+           'main']
 
 Case = Callable[[object, random.Random], object]
 
 
 # -- Bottleneck (the edge's input) ---------------------------------------------
+@functools.lru_cache(maxsize=4)
 def _jpeg(width: int = 320, height: int = 240) -> bytes:
     import cv2
 
@@ -68,13 +75,6 @@ def _jpeg_claiming(width: int, height: int) -> bytes:
     data[sof + 5:sof + 7] = height.to_bytes(2, 'big')
     data[sof + 7:sof + 9] = width.to_bytes(2, 'big')
     return bytes(data)
-
-
-def _offload(m, payload: bytes, shape=(240, 320, 3)):
-    m.codec, m.dtype, m.shape = 'jpeg', 'uint8', list(shape)
-    m.scale, m.zero_point, m.raw_size = 0.0, 0, int(np.prod(shape))
-    m.payload = payload
-    return m
 
 
 @functools.lru_cache(maxsize=1)
@@ -120,12 +120,44 @@ BOTTLENECK_CASES: dict[str, Case] = {
     'newline_frame_id': lambda m, r: _set(
         model=m.model + '\n[FATAL] forged line')(m, r),
     'long_frame_id': _set(model='x' * 2**20),
-    'jpeg_corrupt': lambda m, r: _offload(m, _jpeg()[:600]),
-    'jpeg_header_lies': lambda m, r: _offload(m, _jpeg_claiming(2360, 2360), (2360, 2360, 3)),
-    'jpeg_shape_mismatch': lambda m, r: _offload(m, _jpeg(), (480, 640, 3)),
-    'jpeg_wrong_dtype': lambda m, r: _set(dtype='float32')(_offload(m, _jpeg()), r),
-    'jpeg_wrong_fingerprint': lambda m, r: _set(head_fingerprint='0123456789abcdef')(
-        _offload(m, _jpeg()), r),
+    'jpeg_codec': lambda m, r: _set(codec='jpeg', dtype='uint8', shape=[240, 320, 3],
+                                    raw_size=240 * 320 * 3, payload=_jpeg())(m, r),
+}
+
+
+# -- CompressedImage (the edge's offload input) --------------------------------
+def _compressed(data: bytes, fmt: str = 'rgb8; jpeg compressed bgr8', frame_id: str = 'cam'):
+    from sensor_msgs.msg import CompressedImage
+
+    msg = CompressedImage()
+    msg.format, msg.data = fmt, data
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def _random_string(rng: random.Random) -> str:
+    return _extreme('string', rng)          # its alphabet cannot spell "jpeg"
+
+
+# Every case is malformed: the edge must reject each one (none is left valid).
+COMPRESSED_CASES: dict[str, Callable[[random.Random], object]] = {
+    'corrupt_jpeg': lambda r: _compressed(_jpeg()[:600]),
+    'truncated_jpeg': lambda r: _compressed(_jpeg()[:len(_jpeg()) // 2] + b'\xff\xd9'),
+    'header_claims_2360x2360': lambda r: _compressed(_jpeg_claiming(2360, 2360)),
+    'header_claims_65000x65000': lambda r: _compressed(_jpeg_claiming(65000, 65000)),
+    'empty_data': lambda r: _compressed(b''),
+    'random_data': lambda r: _compressed(r.randbytes(r.choice((1, 13, 5000)))),
+    'png_format': lambda r: _compressed(_jpeg(), 'rgb8; png compressed bgr8'),
+    'unknown_format': lambda r: _compressed(_jpeg(), 'h264'),
+    'empty_format': lambda r: _compressed(_jpeg(), ''),
+    'newline_format': lambda r: _compressed(_jpeg(), 'jpeg\n[FATAL] forged line'),
+    'long_format': lambda r: _compressed(_jpeg(), 'jpeg' + ' ' * 2**20),
+    'newline_long_frame_id': lambda r: _compressed(
+        _jpeg(), frame_id='cam\n[FATAL] forged line' + 'x' * 300),
+    'long_frame_id': lambda r: _compressed(_jpeg(), frame_id='f' * 2**20),
+    'random_format': lambda r: _compressed(_jpeg(), _random_string(r)),
+    'random_data_jpeg_format': lambda r: _compressed(r.randbytes(r.choice((0, 1, 70_000))),
+                                                     'jpeg'),
 }
 
 
@@ -295,7 +327,7 @@ def run(target: str, *, count: int, rate_hz: float, valid_hz: float, seed: int,
     import rclpy
     import rclpy.duration
     from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CompressedImage, Image
 
     from bottlefit_ros.msg import Bottleneck, Classification
     from bottlefit_ros.nodes._common import FRAME_QOS, RESULT_QOS
@@ -315,12 +347,16 @@ def run(target: str, *, count: int, rate_hz: float, valid_hz: float, seed: int,
                                 capture_timeout_s)
             pub = node.create_publisher(Classification, 'classification', RESULT_QOS)
             cases, topic_type = CLASSIFICATION_CASES, 'malformed'
+        elif target == 'offload':
+            template = None
+            pub = node.create_publisher(CompressedImage, 'image_raw/compressed', FRAME_QOS)
+            cases, topic_type = {}, 'malformed'
         elif target == 'camera':
             template = None
             pub = node.create_publisher(Image, 'image_raw', qos_profile_sensor_data)
             cases, topic_type = {}, 'malformed'
         else:
-            raise ValueError(f'target must be edge, camera or monitor, got {target!r}')
+            raise ValueError(f'target must be edge, offload, camera or monitor, got {target!r}')
         deadline = time.monotonic() + 30.0
         while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.05)
@@ -352,9 +388,10 @@ def run(target: str, *, count: int, rate_hz: float, valid_hz: float, seed: int,
                 kinds[kind] += 1
                 next_valid += valid_period
             if now >= next_bad:
-                if target == 'camera':
-                    name = rng.choice(sorted(IMAGE_CASES))
-                    msg = IMAGE_CASES[name](rng)
+                if target in ('camera', 'offload'):
+                    table = IMAGE_CASES if target == 'camera' else COMPRESSED_CASES
+                    name = rng.choice(sorted(table))
+                    msg = table[name](rng)
                     msg.header.stamp = node.get_clock().now().to_msg()
                 else:
                     name, msg = _mutate(template, cases, rng)
@@ -434,7 +471,7 @@ def _ints(values: dict[str, str]) -> dict[str, int]:
 
 def campaign(out_dir: str | Path, *, count: int, rate_hz: float, valid_hz: float = 4.0,
              seed: int = 0, params_file: str = '', timeout_s: float = 600.0) -> dict:
-    """Run the three nodes and the three fuzzers (``count`` hostile messages each at
+    """Run the three nodes and the four fuzzers (``count`` hostile messages each at
     ``rate_hz``); return what was sent, each node's counters and memory, and liveness."""
     from bottlefit_ros.deployment import NodeSpec
     from bottlefit_ros.launcher import default_params_file, node_command, stop_processes
@@ -465,7 +502,8 @@ def campaign(out_dir: str | Path, *, count: int, rate_hz: float, valid_hz: float
         t0 = time.monotonic()
         # The camera's driver first: the edge and monitor fuzzers mutate real frames.
         for target, rate, more in (('camera', rate_hz, ['--valid-hz', str(valid_hz)]),
-                                   ('edge', rate_hz, []), ('monitor', rate_hz, [])):
+                                   ('edge', rate_hz, []), ('offload', rate_hz, []),
+                                   ('monitor', rate_hz, [])):
             fuzzers[target] = subprocess.Popen(
                 [sys.executable, '-P', '-m', 'bottlefit_ros.fuzz', '--target', target,
                  '--count', str(count), '--rate-hz', str(rate), '--seed', str(seed),
@@ -518,7 +556,8 @@ def format_report(r: dict) -> str:
          sent.get('camera', {}).get('valid', 0) + sent.get('camera', {}).get('unusual', 0),
          cam.get('frames_in', 0), cam.get('frames_missed', 0), cam.get('frames_rejected', 0),
          cam.get('frames_sent', 0)),
-        ('edge_node', sent.get('edge', {}).get('malformed', 0), cam.get('frames_sent', 0),
+        ('edge_node', sent.get('edge', {}).get('malformed', 0)
+         + sent.get('offload', {}).get('malformed', 0), cam.get('frames_sent', 0),
          edge.get('frames_in', 0), edge.get('frames_missed', 0), edge_rejected,
          edge.get('frames_served', 0)),
         ('monitor_node', sent.get('monitor', {}).get('malformed', 0),
@@ -551,9 +590,10 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m bottlefit_ros.fuzz --target edge|camera|monitor``, or ``--campaign``."""
     ap = argparse.ArgumentParser(prog='python -m bottlefit_ros.fuzz',
                                  description=__doc__.split('\n\n')[0])
-    ap.add_argument('--target', choices=('edge', 'camera', 'monitor'))
+    ap.add_argument('--target', choices=('edge', 'offload', 'camera', 'monitor'))
     ap.add_argument('--campaign', action='store_true',
-                    help='start the three nodes and fuzz all of them at once; print a table')
+                    help='start the three nodes and fuzz all of their inputs at once; print a '
+                    'table')
     ap.add_argument('--out-dir', default='', help='--campaign: logs and report.json')
     ap.add_argument('--count', type=int, default=200, help='hostile messages to send')
     ap.add_argument('--rate-hz', type=float, default=50.0, help='hostile messages per second')

@@ -2,10 +2,13 @@
 reference and the benchmark all call.
 
 - :class:`RobotRunner` turns an RGB frame into what the robot sends: the
-  encoded bottleneck (``split``), a JPEG (``offload``), or, in ``local`` mode,
-  the classification itself.
-- :class:`EdgeRunner` validates and decodes what the robot sent, checks it was
-  produced by the head this tail belongs to, and classifies it.
+  encoded bottleneck (``split``), a JPEG (``offload``, sent as a
+  ``sensor_msgs/CompressedImage``), or, in ``local`` mode, the classification
+  itself.
+- :class:`EdgeRunner` validates and decodes what the robot sent: a bottleneck
+  (checked against the head this tail belongs to, then the tail) or a JPEG
+  from any camera (checked against its format string and limits, then the
+  whole model).
 
 Models, codecs and buffers are built once, in the constructors; the per-frame
 methods only convert, compute and time. The network runs on a backend of
@@ -26,20 +29,61 @@ import numpy as np
 from bottlefit_ros.backends import load_engine
 from bottlefit_ros.deployment import MODES
 from bottlefit_ros.codec import (EncodedTensor, JpegCodec, MalformedPayloadError,
-                                 PayloadTooLargeError, TensorCodec)
+                                 PayloadTooLargeError, TensorCodec, UnknownCodecError)
 
 if TYPE_CHECKING:
     from bottlefit_ros.models import SplitModel
 
-JPEG_CODEC = 'jpeg'
-OFFLOAD_DTYPE = 'uint8'
-"""``dtype`` of an offload (JPEG) frame: the decoded image is ``uint8[H, W, 3]``."""
 # Longest accepted string fields of a frame (msg/Bottleneck.msg documents them);
 # anything longer is malformed.
-MAX_NAME_CHARS = 64          # model, split, codec, dtype
+MAX_NAME_CHARS = 64          # model, split, codec, dtype; a CompressedImage's format
 MAX_FINGERPRINT_CHARS = 64
 MAX_FRAME_ID_CHARS = 256
 _TENSOR_CODECS_QUANTIZED = frozenset({'q8+zstd', 'q8'})
+
+
+def jpeg_format(gray: bool = False) -> str:
+    """The ``sensor_msgs/CompressedImage`` format of the robot's offload JPEG, as
+    image_transport's compressed publisher writes it for the same image
+    (``ORIG_PIXFMT; jpeg compressed COMPRESSED_PIXFMT``): an RGB frame whose JPEG
+    holds ordinary colour (``bgr8`` in OpenCV's terms), or a grey one."""
+    return 'mono8; jpeg compressed mono8' if gray else 'rgb8; jpeg compressed bgr8'
+
+
+def parse_jpeg_format(fmt: str) -> bool:
+    """Check a ``sensor_msgs/CompressedImage`` format names JPEG; return whether
+    the JPEG was compressed from RGB-ordered pixels (``... compressed rgb8``: its
+    decoded colours are swapped, and must be swapped back).
+
+    Accepted: ``jpeg`` or ``jpg`` alone (a driver's own stream, Foxglove's
+    convention), or image_transport's ``ENCODING; jpeg compressed [PIXFMT]`` with
+    PIXFMT ``bgr8``, ``rgb8``, ``mono8`` or none; case and spaces are ignored.
+
+    Raises:
+        UnknownCodecError: any other format, ``png`` included (not served: a
+            PNG's decoder has no size check before it allocates, as the
+            JPEG header check here gives, and no camera of this package sends it).
+    """
+    text = fmt.strip().lower()
+    codec, _, rest = text.partition(';')
+    words = rest.replace(';', ' ').split() if rest else [codec]
+    pixfmt = ''
+    if rest:
+        if len(words) not in (2, 3) or words[1] != 'compressed':
+            words = ['']
+        elif len(words) == 3:
+            pixfmt = words[2]
+    if words[0] in ('jpeg', 'jpg') and pixfmt in ('', 'bgr8', 'rgb8', 'mono8'):
+        return pixfmt == 'rgb8'
+    why = ('PNG is not served (only JPEG: set the publisher to jpeg)' if words[0] == 'png'
+           else 'expected "jpeg" or "ENCODING; jpeg compressed [bgr8|rgb8|mono8]"')
+    raise UnknownCodecError(f'compressed image format {_quote(fmt)}: {why}')
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    """A message-supplied string, quoted, printable and short, for an error message."""
+    short = repr(text[:limit])
+    return short + ('...' if len(text) > limit else '')
 
 
 class MismatchError(ValueError):
@@ -97,13 +141,17 @@ class RobotOutput:
 
     mode: str
     timings: StageTimes
-    encoded: EncodedTensor | None = None      # split and offload modes
+    encoded: EncodedTensor | None = None      # split mode
     result: TopK | None = None                # local mode
+    jpeg: bytes | None = None                 # offload mode: the image ...
+    jpeg_format: str = ''                     # ... and its CompressedImage format
 
     @property
     def payload_bytes(self) -> int:
-        """Bytes that go on the wire for this frame."""
-        return len(self.encoded.payload) if self.encoded is not None else 0
+        """Bytes that go on the wire for this frame (the payload, or the JPEG)."""
+        if self.encoded is not None:
+            return len(self.encoded.payload)
+        return len(self.jpeg) if self.jpeg is not None else 0
 
 
 @dataclass
@@ -182,12 +230,10 @@ class RobotRunner:
         t = StageTimes()
         if mode == 'offload':
             t0 = time.perf_counter_ns()
-            payload = self._jpeg.encode(rgb)
+            jpeg = self._jpeg.encode(rgb)
             t.encode_ms = _ms(t0)
-            shape = tuple(int(s) for s in rgb.shape[:2]) + (3,)
-            enc = EncodedTensor(codec=JPEG_CODEC, dtype=OFFLOAD_DTYPE, shape=shape, scale=0.0,
-                                zero_point=0, raw_size=int(np.prod(shape)), payload=payload)
-            return RobotOutput(mode, t, encoded=enc)
+            gray = rgb.ndim == 2 or rgb.shape[2] == 1
+            return RobotOutput(mode, t, jpeg=jpeg, jpeg_format=jpeg_format(gray))
         t0 = time.perf_counter_ns()
         x = self.preprocess(rgb)
         t.preprocess_ms = _ms(t0)
@@ -203,12 +249,14 @@ class RobotRunner:
 
 
 class EdgeRunner:
-    """The edge side: check, decode, tail (or whole model for JPEG frames).
+    """The edge side: check, decode, tail (bottleneck frames) or whole model (JPEG).
 
     ``max_payload_bytes`` bounds both what is accepted on the wire and what a
     payload may expand to; beyond that, a tensor frame's shape must be this
-    head's output shape before anything is decompressed, so a malformed or
-    hostile frame allocates no more than a valid one.
+    head's output shape before anything is decompressed, and a JPEG's size (from
+    its header) at most ``max_payload_bytes / 3`` pixels before it is decoded, so
+    a malformed or hostile frame allocates no more than a valid one.
+    ``accept_offload`` loads the whole model for :meth:`process_jpeg`.
     """
 
     def __init__(self, spec: ModelSpec, *, max_payload_bytes: int = 16 * 2**20,
@@ -231,85 +279,89 @@ class EdgeRunner:
 
     def check(self, *, model: str, split: str, head_fingerprint: str, codec: str,
               dtype: str = '', frame_id: str = '') -> None:
-        """Refuse frames this edge cannot serve.
+        """Refuse bottleneck frames this edge cannot serve.
 
         Raises:
             MalformedPayloadError: a string field is longer than its limit
                 (:data:`MAX_NAME_CHARS`, :data:`MAX_FINGERPRINT_CHARS`,
                 :data:`MAX_FRAME_ID_CHARS`); checked first.
-            MismatchError: another model; offload frames while they are
-                disabled; another split or head fingerprint (offload frames may
-                leave both empty: any camera's JPEG can be served).
+            MismatchError: another model, split or head fingerprint.
         """
-        for name, value, limit in (('model', model, MAX_NAME_CHARS),
-                                   ('split', split, MAX_NAME_CHARS),
-                                   ('codec', codec, MAX_NAME_CHARS),
-                                   ('dtype', dtype, MAX_NAME_CHARS),
-                                   ('head_fingerprint', head_fingerprint, MAX_FINGERPRINT_CHARS),
-                                   ('frame_id', frame_id, MAX_FRAME_ID_CHARS)):
-            if len(value) > limit:
-                raise MalformedPayloadError(f'{name} of {len(value)} characters is longer than '
-                                            f'the limit of {limit}')
+        _check_lengths(model=model, split=split, codec=codec, dtype=dtype,
+                       head_fingerprint=head_fingerprint, frame_id=frame_id)
         if model != self.spec.model:
             raise MismatchError(f'frame is for model {model!r}, this edge runs {self.spec.model!r}')
-        offload = codec == JPEG_CODEC
-        if offload and not self.accept_offload:
-            raise MismatchError('offload (jpeg) frames are disabled on this edge')
-        if split != self.info.split and not (offload and split == ''):
+        if split != self.info.split:
             raise MismatchError(f'frame was split at {split!r}, this edge\'s tail starts '
                                 f'after {self.info.split!r}')
-        if head_fingerprint != self.head_fingerprint and not (offload and head_fingerprint == ''):
+        if head_fingerprint != self.head_fingerprint:
             raise MismatchError(f'head fingerprint {head_fingerprint!r} does not match this '
                                 f'edge\'s head {self.head_fingerprint!r}: robot and edge run '
                                 'different weights')
 
-    def _offload_image(self, enc: EncodedTensor) -> np.ndarray:
-        """Check an offload frame's fields (msg/Bottleneck.msg) and decode its JPEG."""
-        if enc.dtype != OFFLOAD_DTYPE:
-            raise MalformedPayloadError(f'offload frame with dtype {enc.dtype!r}, expected '
-                                        f'{OFFLOAD_DTYPE!r}')
-        if len(enc.shape) != 3 or enc.shape[2] != 3 or min(enc.shape) < 1:
-            raise MalformedPayloadError(f'offload frame with shape {tuple(enc.shape[:8])} '
-                                        f'({len(enc.shape)} dimensions), expected [H, W, 3]')
-        height, width = int(enc.shape[0]), int(enc.shape[1])
-        if height * width > self._jpeg.max_pixels:
-            raise PayloadTooLargeError(f'offload frame of {width}x{height} pixels exceeds the '
-                                       f'limit of {self._jpeg.max_pixels}')
-        if enc.scale != 0 or enc.zero_point != 0:
-            raise MalformedPayloadError(f'offload frame with scale {enc.scale!r} and zero_point '
-                                        f'{enc.zero_point!r}, expected 0 and 0')
-        if enc.raw_size != height * width * 3:
-            raise MalformedPayloadError(f'offload frame with raw_size {enc.raw_size}, expected '
-                                        f'H*W*3 = {height * width * 3}')
-        return self._jpeg.decode(enc.payload, expect_size=(height, width))
-
     def process(self, enc: EncodedTensor) -> EdgeOutput:
-        """Decode one checked frame and classify it.
+        """Decode one checked bottleneck frame and classify it with the tail.
 
-        Every field is checked against what this edge's head produces (or, for
-        JPEG, against the JPEG header) before the payload is decompressed, so
-        no frame allocates more than a valid one. Values that are not finite,
-        or a tail output that is not, are refused: no NaN score is returned.
+        Every field is checked against what this edge's head produces before the
+        payload is decompressed, so no frame allocates more than a valid one.
+        Values that are not finite, or a tail output that is not, are refused:
+        no NaN score is returned.
 
-        Raises :class:`bottlefit_ros.codec.CodecError` for a malformed payload.
+        Raises :class:`bottlefit_ros.codec.CodecError` for a malformed payload
+        (:class:`~bottlefit_ros.codec.UnknownCodecError` for a codec not in
+        :data:`bottlefit_ros.codec.CODECS`, ``jpeg`` included).
         """
-        if len(enc.payload) > self.max_payload_bytes:
-            raise PayloadTooLargeError(f'payload of {len(enc.payload)} bytes exceeds the '
-                                       f'limit of {self.max_payload_bytes} bytes')
+        self._check_size(enc.payload)
         t = StageTimes()
         t0 = time.perf_counter_ns()
-        if enc.codec == JPEG_CODEC:
-            rgb = self._offload_image(enc)
-            x = self.preprocess(rgb)
-            part = 'whole'
-        else:
-            z = self._tensor_codec.decode(enc, expect_shape=self._head_output_shape)
-            # q8 values are finite by construction (the codec bounds the scale).
-            if enc.codec not in _TENSOR_CODECS_QUANTIZED and not np.isfinite(z).all():
-                raise MalformedPayloadError('tensor holds NaN or infinity')
-            x = z
-            part = 'tail'
+        z = self._tensor_codec.decode(enc, expect_shape=self._head_output_shape)
+        # q8 values are finite by construction (the codec bounds the scale).
+        if enc.codec not in _TENSOR_CODECS_QUANTIZED and not np.isfinite(z).all():
+            raise MalformedPayloadError('tensor holds NaN or infinity')
         t.decode_ms = _ms(t0)
+        return self._classify('tail', z, t)
+
+    def process_jpeg(self, data: bytes | memoryview, *, fmt: str,
+                     frame_id: str = '') -> EdgeOutput:
+        """Check, decode and classify (whole model) one JPEG image, e.g. a
+        ``sensor_msgs/CompressedImage``'s ``data`` and ``format``: the robot's
+        offload frame or any camera's compressed stream.
+
+        Checked in this order: offload enabled, string lengths, the format
+        (:func:`parse_jpeg_format`), ``len(data) <= max_payload_bytes``, then the
+        size in the JPEG header (SOF) against ``max_payload_bytes / 3`` pixels
+        before decoding; a JPEG that libjpeg finds damaged or short is refused.
+
+        Raises:
+            MismatchError: this edge was built with ``accept_offload=False``.
+            UnknownCodecError: the format names no JPEG.
+            PayloadTooLargeError: too many bytes, or the header declares too
+                many pixels.
+            MalformedPayloadError: an over-long format or frame_id; not a JPEG,
+                corrupt or truncated.
+        """
+        if not self.accept_offload:
+            raise MismatchError('offload (JPEG) frames are disabled on this edge '
+                                '(accept_offload is false)')
+        _check_lengths(format=fmt, frame_id=frame_id)
+        swap = parse_jpeg_format(fmt)
+        self._check_size(data)
+        t = StageTimes()
+        t0 = time.perf_counter_ns()
+        rgb = self._jpeg.decode(data)
+        if swap:
+            rgb = np.ascontiguousarray(rgb[:, :, ::-1])
+        x = self.preprocess(rgb)
+        t.decode_ms = _ms(t0)
+        return self._classify('whole', x, t)
+
+    def _check_size(self, payload: bytes | memoryview) -> None:
+        if len(payload) > self.max_payload_bytes:
+            raise PayloadTooLargeError(f'payload of {len(payload)} bytes exceeds the '
+                                       f'limit of {self.max_payload_bytes} bytes')
+
+    def _classify(self, part: str, x: np.ndarray, t: StageTimes) -> EdgeOutput:
+        """Run ``part`` (``tail`` or ``whole``) on ``x``; refuse a non-finite output."""
         t0 = time.perf_counter_ns()
         logits = self.engine.run(part, x)
         t.tail_ms = _ms(t0)
@@ -317,6 +369,20 @@ class EdgeRunner:
             raise MalformedPayloadError('the tail\'s output is not finite: the input values are '
                                         'out of the range this model handles')
         return EdgeOutput(top_k(logits, self.labels, self.k), t)
+
+
+_LENGTH_LIMITS = {'model': MAX_NAME_CHARS, 'split': MAX_NAME_CHARS, 'codec': MAX_NAME_CHARS,
+                  'dtype': MAX_NAME_CHARS, 'format': MAX_NAME_CHARS,
+                  'head_fingerprint': MAX_FINGERPRINT_CHARS, 'frame_id': MAX_FRAME_ID_CHARS}
+
+
+def _check_lengths(**fields: str) -> None:
+    """Raise ``MalformedPayloadError`` for a string field over its limit."""
+    for name, value in fields.items():
+        limit = _LENGTH_LIMITS[name]
+        if len(value) > limit:
+            raise MalformedPayloadError(f'{name} of {len(value)} characters is longer than '
+                                        f'the limit of {limit}')
 
 
 class SeqGaps:

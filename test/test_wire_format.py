@@ -16,9 +16,10 @@ pytest.importorskip('bottlefit_ros.msg', reason='needs the colcon-built package 
 
 from builtin_interfaces.msg import Time
 from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import CompressedImage
 
 from bottlefit_ros.codec import CODECS, TensorCodec
-from bottlefit_ros.conversions import bottleneck_msg, encoded_from_msg
+from bottlefit_ros.conversions import bottleneck_msg, compressed_image_msg, encoded_from_msg
 from bottlefit_ros.msg import Bottleneck
 from bottlefit_ros.runtime import ModelSpec, RobotRunner, StageTimes
 from bottlefit_ros.sources import FolderSource
@@ -77,8 +78,9 @@ def head_output(robot: RobotRunner) -> np.ndarray:
 
 
 def test_constants_name_every_codec() -> None:
-    assert {v for k, v in C.items() if k.startswith('CODEC_')} == {*CODECS, 'jpeg'}
-    assert (Bottleneck.CODEC_Q8_ZSTD, Bottleneck.DTYPE_UINT8) == ('q8+zstd', 'uint8')
+    assert {v for k, v in C.items() if k.startswith('CODEC_')} == set(CODECS)
+    assert {v for k, v in C.items() if k.startswith('DTYPE_')} == {'float32'}
+    assert (Bottleneck.CODEC_Q8_ZSTD, Bottleneck.DTYPE_FLOAT32) == ('q8+zstd', 'float32')
     assert 'uint32[<=8] shape' in MSG_TEXT
 
 
@@ -105,15 +107,25 @@ def test_default_robot_sends_q8_zstd_with_content_size_and_checksum(robot: Robot
 
 
 def test_offload_message_carries_what_the_text_says() -> None:
+    # Offload is a sensor_msgs/CompressedImage: the JPEG of the frame, in
+    # image_transport's format convention, header = the frame's.
     rgb = FolderSource(loop=False).read()
-    enc = RobotRunner(ModelSpec(), mode='offload').process(rgb).encoded
+    out = RobotRunner(ModelSpec(), mode='offload').process(rgb)
+    msg = compressed_image_msg(out.jpeg, fmt=out.jpeg_format, stamp=Time(sec=1, nanosec=2),
+                               frame_id='cam')
+    wire = deserialize_message(serialize_message(msg), CompressedImage)
+    assert wire.format == 'rgb8; jpeg compressed bgr8'
+    assert (wire.header.frame_id, wire.header.stamp.sec, wire.header.stamp.nanosec) == ('cam', 1, 2)
+    data = bytes(wire.data)
     h, w = rgb.shape[:2]
-    assert enc.codec == C['CODEC_JPEG'] and enc.dtype == C['DTYPE_UINT8']
-    assert (tuple(enc.shape), enc.raw_size, enc.scale, enc.zero_point) == ((h, w, 3), h * w * 3, 0, 0)
-    i = enc.payload.index(b'\xff\xc0') + 5                      # baseline SOF0: height, width
-    assert (int.from_bytes(enc.payload[i:i + 2], 'big'),
-            int.from_bytes(enc.payload[i + 2:i + 4], 'big')) == (h, w)
-    assert enc.payload[:2] == b'\xff\xd8' and enc.payload[-2:] == b'\xff\xd9'
+    i = data.index(b'\xff\xc0') + 5                             # baseline SOF0: height, width
+    assert (int.from_bytes(data[i:i + 2], 'big'), int.from_bytes(data[i + 2:i + 4], 'big')) == (h, w)
+    assert data[:2] == b'\xff\xd8' and data[-2:] == b'\xff\xd9'
+    # An independent decoder (OpenCV alone, as image_transport's compressed
+    # subscriber does: "compressed bgr8" = OpenCV's BGR order) gets the frame back.
+    import cv2
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert np.abs(bgr[:, :, ::-1].astype(int) - rgb).mean() < 6
 
 
 def test_head_fingerprint_computed_as_documented(robot: RobotRunner) -> None:
@@ -132,11 +144,11 @@ def test_head_fingerprint_computed_as_documented(robot: RobotRunner) -> None:
 def test_documented_limits_are_the_enforced_ones() -> None:
     from bottlefit_ros.codec import MAX_DIMS, MAX_SCALE
     from bottlefit_ros.runtime import (MAX_FINGERPRINT_CHARS, MAX_FRAME_ID_CHARS,
-                                       MAX_NAME_CHARS, OFFLOAD_DTYPE, SeqGaps)
+                                       MAX_NAME_CHARS, SeqGaps)
     assert Bottleneck.MAX_DIMS == MAX_DIMS
     assert np.float32(Bottleneck.MAX_SCALE) == np.float32(MAX_SCALE)
     assert (Bottleneck.MAX_NAME_LENGTH, Bottleneck.MAX_FINGERPRINT_LENGTH,
             Bottleneck.MAX_FRAME_ID_LENGTH) == (MAX_NAME_CHARS, MAX_FINGERPRINT_CHARS,
                                                 MAX_FRAME_ID_CHARS)
-    assert Bottleneck.DTYPE_UINT8 == OFFLOAD_DTYPE
+    assert not hasattr(Bottleneck, 'DTYPE_UINT8') and not hasattr(Bottleneck, 'CODEC_JPEG')
     assert f'1 < d <= {SeqGaps().max_gap}' in MSG_TEXT

@@ -5,8 +5,18 @@ so usb_cam / v4l2_camera drop in) or from a source the node owns (folder of
 images, camera device or video through OpenCV, synthetic pattern).
 
 Modes: ``split`` publishes ``bottleneck`` (head output, quantized + compressed),
-``offload`` publishes ``bottleneck`` carrying a JPEG, ``local`` runs the whole
-model here and publishes ``classification`` itself.
+``offload`` publishes the frame as a JPEG ``sensor_msgs/CompressedImage`` on
+``image_raw/compressed`` (image_transport's name and format convention,
+``rgb8; jpeg compressed bgr8``; header = the frame's stamp and frame_id), which
+rqt_image_view and Foxglove show, ``local`` runs the whole model here and
+publishes ``classification`` itself. The edge serves any camera's
+``image_raw/compressed``: a driver that publishes its own compressed stream
+(usb_cam's MJPEG, image_transport's ``compressed`` plugin) needs no camera_node
+at all in offload mode. Running both on one name (this node in offload mode
+beside a driver's compressed publisher in the same namespace) would send every
+frame twice, so the edge would classify each twice. The JPEG carries no stage
+timings: the edge's offload results report zero robot stages, and this node's
+``/diagnostics`` reports its mean JPEG encode time (``encode_ms_mean``).
 
 Managed (lifecycle) node: parameters are declared at start; ``configure``
 loads the model, opens the source (or subscribes ``image_raw``) and creates the
@@ -43,12 +53,12 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from bottlefit_ros.codec import CODECS
 from bottlefit_ros.conversions import (ImageError, bottleneck_msg, classification_msg,
-                                       image_to_rgb)
+                                       compressed_image_msg, image_to_rgb)
 from bottlefit_ros.deployment import MODES
 from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
@@ -122,6 +132,7 @@ class CameraNode(ManagedNode):
         self.input_gaps = SeqGaps()
         self._last_logged: dict[str, float] = {}
         self.seq = 0
+        self._encode_ms_total = 0.0   # offload: JPEG encode time of the frames sent
         self._source_ended = False
         self.runner: RobotRunner | None = None
         self.pub = self.diag_pub = self.diag_timer = self.image_sub = None
@@ -141,6 +152,9 @@ class CameraNode(ManagedNode):
                                   threads=int(p['num_threads']))
         if self.mode == 'local':
             self.pub = self.create_publisher(Classification, 'classification', RESULT_QOS,
+                                             qos_overriding_options=QOS_OVERRIDES)
+        elif self.mode == 'offload':
+            self.pub = self.create_publisher(CompressedImage, 'image_raw/compressed', FRAME_QOS,
                                              qos_overriding_options=QOS_OVERRIDES)
         else:
             self.pub = self.create_publisher(Bottleneck, 'bottleneck', FRAME_QOS,
@@ -286,6 +300,10 @@ class CameraNode(ManagedNode):
                                          header=Header(stamp=stamp, frame_id=frame_id),
                                          seq=self.seq, mode=self.mode, model=info.model,
                                          payload_bytes=0, timings=out.timings)
+            elif out.jpeg is not None:
+                msg = compressed_image_msg(out.jpeg, fmt=out.jpeg_format, stamp=stamp,
+                                           frame_id=frame_id)
+                self._encode_ms_total += out.timings.encode_ms
             else:
                 msg = bottleneck_msg(out.encoded, stamp=stamp, frame_id=frame_id, seq=self.seq,
                                      model=info.model, split=info.split,
@@ -338,10 +356,15 @@ class CameraNode(ManagedNode):
         return result
 
     def _publish_diagnostics(self) -> None:
+        sent = self.counters['frames_sent']
+        # Offload results carry no robot stage timings (a CompressedImage has no
+        # field for them): the encode time is reported here instead.
+        extra = ({'encode_ms_mean': f'{self._encode_ms_total / sent:.3f}' if sent else 'nan'}
+                 if self.mode == 'offload' else None)
         self.diag_pub.publish(self.counters.status(
-            self, f'{self.mode}: {self.counters["frames_sent"]} frames sent, '
+            self, f'{self.mode}: {sent} frames sent, '
             f'{self.counters["frames_rejected"]} rejected'
-            + ('' if self.active else ' (inactive)'), warn_keys=REJECT_KEYS))
+            + ('' if self.active else ' (inactive)'), warn_keys=REJECT_KEYS, extra=extra))
 
 
 def main(args: list[str] | None = None) -> int:

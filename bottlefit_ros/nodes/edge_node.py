@@ -1,12 +1,24 @@
-"""Edge-side node: ``bottleneck`` in, validate + decode + tail, ``classification`` out.
+"""Edge-side node: frames in, validate + decode + tail (or whole model),
+``classification`` out.
+
+- ``bottleneck`` (``bottlefit_ros/Bottleneck``, split mode): checked against
+  this edge's head, decoded, classified by the tail.
+- ``image_raw/compressed`` (``sensor_msgs/CompressedImage``, with
+  ``accept_offload``): a JPEG, from the package's camera in offload mode or from
+  any camera driver's image_transport ``compressed`` stream; classified by the
+  whole model. Its result has mode ``offload``, ``payload_bytes = len(data)``,
+  zero robot stage timings (the message carries none), and ``seq`` = the
+  publisher's DDS sample number - 1 (0, 1, 2, ... per publisher) where rclpy
+  reports it, else a count per ``frame_id`` from 0.
 
 Every malformed or mismatched frame (truncated payload, wrong shape or dtype,
-unknown codec, non-finite or overflowing scale, declared size over the limit,
-over-long strings, corrupt JPEG, another head's fingerprint, another model or
-split) is rejected with a log line (throttled; message strings escaped and
-shortened) and counted per reason in ``/diagnostics``; the node keeps serving.
-Frames lost before the callback (gaps in each publisher's DDS sample numbers,
-or in ``seq`` where rclpy does not report them) are counted as ``frames_missed``.
+unknown codec or image format, non-finite or overflowing scale, declared size
+over the limit, over-long strings, corrupt or truncated JPEG, another head's
+fingerprint, another model or split) is rejected with a log line (throttled;
+message strings escaped and shortened) and counted per reason in
+``/diagnostics``; the node keeps serving. Frames lost before the callback (gaps
+in each publisher's DDS sample numbers, or in ``seq`` where rclpy does not
+report them) are counted as ``frames_missed``.
 
 Managed (lifecycle) node: parameters are declared at start; ``configure`` loads
 the model and creates the subscription and publishers; ``activate`` serves
@@ -17,21 +29,29 @@ With ``autostart`` (default) the node configures and activates itself; with
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Callable
+
 from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import CompressedImage
+from std_msgs.msg import Header
 
 from bottlefit_ros.codec import CodecError, PayloadTooLargeError, UnknownCodecError
-from bottlefit_ros.conversions import classification_msg, encoded_from_msg, timings_from_msg
+from bottlefit_ros.conversions import (classification_msg, encoded_from_msg, jpeg_from_msg,
+                                       timings_from_msg)
 from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
                                         LIFECYCLE_PARAMS, MODEL_PARAMS, QOS_OVERRIDES,
                                         RESULT_QOS, Counters, ManagedNode, Param, model_spec,
                                         reject_read_only_and_invalid, run, safe_text,
                                         sample_source)
-from bottlefit_ros.runtime import JPEG_CODEC, EdgeRunner, MismatchError, SeqGaps
+from bottlefit_ros.runtime import (MAX_FRAME_ID_CHARS, EdgeOutput, EdgeRunner, MismatchError,
+                                   SeqGaps, StageTimes)
 
 PARAMS = (
     *MODEL_PARAMS,
-    Param('accept_offload', True, 'also serve offload-mode (JPEG) frames with the whole model'),
+    Param('accept_offload', True, 'also serve JPEG images on image_raw/compressed '
+          '(sensor_msgs/CompressedImage: offload mode, or any camera) with the whole model'),
     Param('max_payload_bytes', 16 * 2**20, 'largest payload accepted, and largest size a '
           'payload may decompress to', min=1, max=2**31 - 1),
     Param('top_k', 5, 'classes per result', min=1, max=100),
@@ -41,6 +61,9 @@ PARAMS = (
 
 REJECT_KEYS = ('rejected_mismatch', 'rejected_malformed', 'rejected_unknown_codec',
                'rejected_too_large', 'rejected_internal_error')
+# Where rclpy gives no DDS sample numbers, compressed images are numbered per
+# frame_id; this many frame_ids are remembered (least recently seen forgotten).
+MAX_COUNTED_FRAME_IDS = 256
 
 
 class EdgeNode(ManagedNode):
@@ -55,7 +78,8 @@ class EdgeNode(ManagedNode):
         self.seq_gaps = SeqGaps()
         self._last_rejection = ''
         self.runner: EdgeRunner | None = None
-        self.pub = self.diag_pub = self.diag_timer = self.sub = None
+        self._image_counts: OrderedDict[str, int] = OrderedDict()
+        self.pub = self.diag_pub = self.diag_timer = self.sub = self.image_sub = None
         self.start()
 
     # -- lifecycle ---------------------------------------------------------
@@ -73,6 +97,11 @@ class EdgeNode(ManagedNode):
         self.sub = self.create_subscription(
             Bottleneck, 'bottleneck', callback, FRAME_QOS,
             qos_overriding_options=QOS_OVERRIDES)
+        if self.runner.accept_offload:
+            callback = self._on_image_with_info if HAS_MESSAGE_INFO else self._on_image
+            self.image_sub = self.create_subscription(
+                CompressedImage, 'image_raw/compressed', callback, FRAME_QOS,
+                qos_overriding_options=QOS_OVERRIDES)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
                                             self._publish_diagnostics)
@@ -84,8 +113,9 @@ class EdgeNode(ManagedNode):
 
     def _release(self) -> None:
         """Destroy the subscription, publishers and timer; drop the model."""
-        self._destroy_entities(self.diag_timer, self.sub, self.pub, self.diag_pub)
-        self.diag_timer = self.sub = self.pub = self.diag_pub = None
+        self._destroy_entities(self.diag_timer, self.sub, self.image_sub, self.pub,
+                               self.diag_pub)
+        self.diag_timer = self.sub = self.image_sub = self.pub = self.diag_pub = None
         self.runner = None
 
     # -- frames ------------------------------------------------------------
@@ -93,64 +123,103 @@ class EdgeNode(ManagedNode):
         self._on_bottleneck(msg, sample_source(info))
 
     def _on_bottleneck(self, msg: Bottleneck, source: tuple[bytes, int] | None = None) -> None:
-        """Serve one frame. ``source`` is its publisher's GID and the DDS
-        sequence number of this sample (which the message cannot forge), where
-        rclpy gives them; otherwise frames are told apart by frame_id and
-        model and numbered by their ``seq``."""
+        """Serve one bottleneck frame. ``source`` is its publisher's GID and the
+        DDS sequence number of this sample (which the message cannot forge), where
+        rclpy gives them; otherwise frames are told apart by frame_id and model
+        and numbered by their ``seq``."""
+        if source is None:
+            source = ((msg.header.frame_id[:MAX_FRAME_ID_CHARS], msg.model[:64]), msg.seq + 1)
+        if not self._arrived(source, msg.seq, msg.header.frame_id):
+            return
+
+        def serve() -> EdgeOutput:
+            self.runner.check(model=msg.model, split=msg.split,
+                              head_fingerprint=msg.head_fingerprint, codec=msg.codec,
+                              dtype=msg.dtype, frame_id=msg.header.frame_id)
+            return self.runner.process(encoded_from_msg(msg))
+        self._serve(serve, header=msg.header, seq=msg.seq, mode='split', model=msg.model,
+                    payload_bytes=len(msg.payload), robot=timings_from_msg(msg.timings))
+
+    def _on_image_with_info(self, msg: CompressedImage, info: dict) -> None:
+        self._on_image(msg, sample_source(info))
+
+    def _on_image(self, msg: CompressedImage, source: tuple[bytes, int] | None = None) -> None:
+        """Serve one JPEG (offload mode, or any camera's compressed stream). Its
+        seq is the DDS sample number - 1 where rclpy gives it, else a count per
+        frame_id (which shows no gaps: missed frames are then not counted)."""
+        frame_id = msg.header.frame_id
         if source is not None:
-            self.seq_gaps.update(*source, first=1)    # DDS numbers samples from 1
+            seq = source[1] - 1
         else:
-            self.seq_gaps.update((msg.header.frame_id[:256], msg.model[:64]), msg.seq)
+            key = frame_id[:MAX_FRAME_ID_CHARS]
+            seq = self._image_counts.pop(key, -1) + 1
+            self._image_counts[key] = seq
+            if len(self._image_counts) > MAX_COUNTED_FRAME_IDS:
+                self._image_counts.popitem(last=False)
+        if not self._arrived(source, seq, frame_id):
+            return
+        data, fmt = jpeg_from_msg(msg)
+        self._serve(lambda: self.runner.process_jpeg(data, fmt=fmt, frame_id=frame_id),
+                    header=msg.header, seq=seq, mode='offload', model=self.runner.info.model,
+                    payload_bytes=len(data), robot=StageTimes())
+
+    def _arrived(self, source: tuple[object, int] | None, seq: int, frame_id: str) -> bool:
+        """Count a frame's arrival and the frames its sample number shows missed
+        (``source``: a publisher, or a stand-in key, and a number from 1; None:
+        no number); whether to serve it (not while inactive)."""
+        if source is not None:
+            self.seq_gaps.update(*source, first=1)
         if self.seq_gaps.missed != self.counters['frames_missed']:
             self.counters['frames_missed'] = self.seq_gaps.missed
             self.get_logger().warning(
                 f'{self.seq_gaps.missed} frames missed so far (lost before this node\'s '
-                f'callback; latest gap before seq={msg.seq} from '
-                f'{safe_text(msg.header.frame_id or "?")})', throttle_duration_sec=5.0)
+                f'callback; latest gap before seq={seq} from '
+                f'{safe_text(frame_id or "?")})', throttle_duration_sec=5.0)
         self.counters['seq_discontinuities'] = self.seq_gaps.discontinuities
         if not self.active:   # seen (so no gap later), not served
             self.counters['dropped_inactive'] += 1
             self.get_logger().info(f'inactive: frames are dropped '
                                    f'[dropped_inactive: {self.counters["dropped_inactive"]}]',
                                    throttle_duration_sec=5.0)
-            return
+            return False
         self.counters['frames_in'] += 1
+        return True
+
+    def _serve(self, work: Callable[[], EdgeOutput], *, header: Header, seq: int, mode: str,
+               model: str, payload_bytes: int, robot: StageTimes) -> None:
+        """Run ``work`` (checks, decode, network); publish its result, or count
+        and log why the frame was refused. ``robot``: the robot's stage timings."""
         try:
-            self.runner.check(model=msg.model, split=msg.split,
-                              head_fingerprint=msg.head_fingerprint, codec=msg.codec,
-                              dtype=msg.dtype, frame_id=msg.header.frame_id)
-            out = self.runner.process(encoded_from_msg(msg))
+            out = work()
         except MismatchError as exc:
-            self._reject('rejected_mismatch', msg, exc)
+            self._reject('rejected_mismatch', seq, header.frame_id, exc)
             return
         except UnknownCodecError as exc:
-            self._reject('rejected_unknown_codec', msg, exc)
+            self._reject('rejected_unknown_codec', seq, header.frame_id, exc)
             return
         except PayloadTooLargeError as exc:
-            self._reject('rejected_too_large', msg, exc)
+            self._reject('rejected_too_large', seq, header.frame_id, exc)
             return
         except (CodecError, ValueError) as exc:
-            self._reject('rejected_malformed', msg, exc)
+            self._reject('rejected_malformed', seq, header.frame_id, exc)
             return
         except Exception as exc:  # noqa: BLE001 - a bad frame must never stop the node
-            self._reject('rejected_internal_error', msg, exc)
+            self._reject('rejected_internal_error', seq, header.frame_id, exc)
             return
-        timings = timings_from_msg(msg.timings)
-        timings.decode_ms, timings.tail_ms = out.timings.decode_ms, out.timings.tail_ms
-        mode = 'offload' if msg.codec == JPEG_CODEC else 'split'
+        robot.decode_ms, robot.tail_ms = out.timings.decode_ms, out.timings.tail_ms
         self.pub.publish(classification_msg(
-            out.result, header=msg.header, seq=msg.seq, mode=mode, model=msg.model,
-            payload_bytes=len(msg.payload), timings=timings))
+            out.result, header=header, seq=seq, mode=mode, model=model,
+            payload_bytes=payload_bytes, timings=robot))
         self.counters['frames_served'] += 1
 
-    def _reject(self, key: str, msg: Bottleneck, exc: Exception) -> None:
+    def _reject(self, key: str, seq: int, frame_id: str, exc: Exception) -> None:
         self.counters[key] += 1
         # In /diagnostics too, so the robot's monitor can say why (a mismatch is
         # otherwise visible only in this log, on another machine).
         self._last_rejection = (f'{key.removeprefix("rejected_")}: {safe_text(exc, 200)} '
-                                f'(frame from {safe_text(msg.header.frame_id or "?", 64)})')
+                                f'(frame from {safe_text(frame_id or "?", 64)})')
         self.get_logger().warning(
-            f'rejected frame seq={msg.seq} from {safe_text(msg.header.frame_id or "?")} '
+            f'rejected frame seq={seq} from {safe_text(frame_id or "?")} '
             f'({key.removeprefix("rejected_")}): {safe_text(exc, 300)} '
             f'[{self.counters[key]} so far]',
             throttle_duration_sec=1.0)

@@ -1,6 +1,6 @@
 """EdgeRunner (ROS-free): every field of a frame is checked against this edge's
-head, or against the JPEG header, before anything large is allocated; nothing
-non-finite is ever classified."""
+head, or a JPEG's format string and header, before anything large is allocated;
+nothing non-finite is ever classified."""
 from __future__ import annotations
 
 import array
@@ -13,9 +13,9 @@ import pytest
 import zstandard
 
 from bottlefit_ros.codec import (EncodedTensor, JpegCodec, MalformedPayloadError,
-                                 PayloadTooLargeError, TensorCodec)
-from bottlefit_ros.runtime import (JPEG_CODEC, MAX_FRAME_ID_CHARS, MAX_NAME_CHARS, EdgeRunner,
-                                   MismatchError, ModelSpec, RobotRunner)
+                                 PayloadTooLargeError, TensorCodec, UnknownCodecError)
+from bottlefit_ros.runtime import (MAX_FRAME_ID_CHARS, MAX_NAME_CHARS, EdgeRunner, MismatchError,
+                                   ModelSpec, RobotOutput, RobotRunner, parse_jpeg_format)
 from bottlefit_ros.sources import FolderSource
 
 pytestmark = pytest.mark.slow
@@ -37,8 +37,8 @@ def split_frame(rgb: np.ndarray) -> EncodedTensor:
 
 
 @pytest.fixture(scope='module')
-def jpeg_frame(rgb: np.ndarray) -> EncodedTensor:
-    return RobotRunner(ModelSpec(), mode='offload').process(rgb).encoded
+def jpeg_frame(rgb: np.ndarray) -> RobotOutput:
+    return RobotRunner(ModelSpec(), mode='offload').process(rgb)
 
 
 def _check(edge: EdgeRunner, **fields: str) -> None:
@@ -51,10 +51,19 @@ def _check(edge: EdgeRunner, **fields: str) -> None:
 # -- tensor frames -------------------------------------------------------------
 
 def test_valid_frames_served(edge: EdgeRunner, split_frame: EncodedTensor,
-                             jpeg_frame: EncodedTensor) -> None:
-    for frame in (split_frame, jpeg_frame):
-        scores = edge.process(frame).result.scores
-        assert all(math.isfinite(s) and 0 <= s <= 1 for s in scores)
+                             jpeg_frame: RobotOutput) -> None:
+    for out in (edge.process(split_frame),
+                edge.process_jpeg(jpeg_frame.jpeg, fmt=jpeg_frame.jpeg_format)):
+        assert all(math.isfinite(s) and 0 <= s <= 1 for s in out.result.scores)
+
+
+def test_jpeg_is_not_a_bottleneck_codec(edge: EdgeRunner, split_frame: EncodedTensor,
+                                        jpeg_frame: RobotOutput) -> None:
+    # Offload frames once travelled in Bottleneck with codec "jpeg": now unknown.
+    old = dataclasses.replace(split_frame, codec='jpeg', dtype='uint8', shape=(240, 320, 3),
+                              raw_size=240 * 320 * 3, payload=jpeg_frame.jpeg)
+    with pytest.raises(UnknownCodecError, match="unknown codec 'jpeg'"):
+        edge.process(old)
 
 
 def test_hundred_thousand_dimensions_rejected_by_count(edge: EdgeRunner,
@@ -117,52 +126,95 @@ def test_over_long_strings_are_malformed(edge: EdgeRunner, field: str, limit: in
         pass
 
 
-def test_offload_may_omit_split_and_fingerprint_but_not_lie(edge: EdgeRunner) -> None:
-    _check(edge, codec=JPEG_CODEC, dtype='uint8', split='', head_fingerprint='')
-    _check(edge, codec=JPEG_CODEC, dtype='uint8')
+def test_tensor_frames_must_name_their_head(edge: EdgeRunner) -> None:
+    with pytest.raises(MismatchError, match='fingerprint'):
+        _check(edge, head_fingerprint='')
     with pytest.raises(MismatchError, match='split at'):
-        _check(edge, codec=JPEG_CODEC, split='blocks.2')
-    with pytest.raises(MismatchError, match='fingerprint'):
-        _check(edge, codec=JPEG_CODEC, head_fingerprint='0' * 16)
-    with pytest.raises(MismatchError, match='fingerprint'):
-        _check(edge, head_fingerprint='')     # tensor frames must name their head
+        _check(edge, split='')
 
 
-# -- offload (JPEG) frames ----------------------------------------------------
+# -- offload: JPEG images (sensor_msgs/CompressedImage) ------------------------
 
-def _bad_offload(frame: EncodedTensor) -> list[tuple[str, EncodedTensor, str]]:
-    h, w, _ = frame.shape
+@pytest.mark.parametrize(('fmt', 'swapped'), [
+    ('rgb8; jpeg compressed bgr8', False), ('bgr8; jpeg compressed bgr8', False),
+    ('mono8; jpeg compressed mono8', False), ('rgb8; jpeg compressed rgb8', True),
+    ('jpeg', False), (' JPG ', False), ('bgr8; jpeg compressed', False)])
+def test_jpeg_formats_accepted(fmt: str, swapped: bool) -> None:
+    assert parse_jpeg_format(fmt) is swapped
+
+
+@pytest.mark.parametrize(('fmt', 'match'), [
+    ('png', 'PNG is not served'), ('rgb8; png compressed bgr8', 'PNG is not served'),
+    ('16UC1; compressedDepth png', 'expected'), ('', 'expected'), ('h264', 'expected'),
+    ('rgb8; jpeg compressed bgr16', 'expected'), ('rgb8; jpeg', 'expected'),
+    ('jpeg\n[FATAL] forged', r"'jpeg\\n\[FATAL\] forged'")])
+def test_other_formats_refused(fmt: str, match: str) -> None:
+    with pytest.raises(UnknownCodecError, match=match):
+        parse_jpeg_format(fmt)
+
+
+def test_rgb_ordered_jpeg_is_swapped_back(edge: EdgeRunner, rgb: np.ndarray,
+                                          jpeg_frame: RobotOutput) -> None:
+    # A JPEG whose encoder was handed RGB as if BGR ("compressed rgb8"): decoded
+    # as usual its colours are swapped; the edge swaps them back and answers alike.
+    swapped = JpegCodec(90).encode(np.ascontiguousarray(rgb[:, :, ::-1]))
+    want = edge.process_jpeg(jpeg_frame.jpeg, fmt=jpeg_frame.jpeg_format).result
+    got = edge.process_jpeg(swapped, fmt='rgb8; jpeg compressed rgb8').result
+    assert got.class_ids[0] == want.class_ids[0]
+    assert abs(got.scores[0] - want.scores[0]) < 0.05
+
+
+def _bad_jpegs(jpeg: bytes) -> list[tuple[str, bytes, str, type, str]]:
     body = JpegCodec().encode(np.random.default_rng(1).integers(0, 256, (240, 320, 3), np.uint8))
     i = body.index(b'\xff\xc0') + 5
     big_header = body[:i] + (2360).to_bytes(2, 'big') * 2 + body[i + 4:]
-    replace = dataclasses.replace
+    fmt = 'rgb8; jpeg compressed bgr8'
     return [
-        ('dtype float32', replace(frame, dtype='float32'), "dtype 'float32'"),
-        ('two dimensions', replace(frame, shape=(h, w)), r'expected \[H, W, 3\]'),
-        ('grey shape', replace(frame, shape=(h, w, 1)), r'expected \[H, W, 3\]'),
-        ('shape not the header', replace(frame, shape=(h + 1, w, 3), raw_size=(h + 1) * w * 3),
-         'JPEG header declares'),
-        ('raw_size', replace(frame, raw_size=frame.raw_size + 1), 'raw_size'),
-        ('scale', replace(frame, scale=0.5), 'scale'),
-        ('zero_point', replace(frame, zero_point=3), 'zero_point'),
-        ('header over a small body', replace(frame, shape=(2360, 2360, 3),
-                                             raw_size=2360 * 2360 * 3, payload=big_header),
+        ('empty', b'', fmt, MalformedPayloadError, 'not a JPEG'),
+        ('not a JPEG', b'\x89PNG' + bytes(100), fmt, MalformedPayloadError, 'not a JPEG'),
+        ('header over a small body', big_header, fmt, MalformedPayloadError,
          'libjpeg: Corrupt JPEG data'),
-        ('truncated body + EOI', replace(frame, payload=frame.payload[:len(frame.payload) // 2]
-                                         + b'\xff\xd9'), 'libjpeg: Corrupt JPEG data'),
+        ('truncated body + EOI', jpeg[:len(jpeg) // 2] + b'\xff\xd9', fmt,
+         MalformedPayloadError, 'libjpeg: Corrupt JPEG data'),
+        ('truncated, no EOI', jpeg[:len(jpeg) // 2], fmt, MalformedPayloadError,
+         'truncated|Premature end'),
+        ('png format', jpeg, 'png', UnknownCodecError, 'PNG'),
+        ('long format', jpeg, 'jpeg' + ' ' * 2**20, MalformedPayloadError, 'format of'),
     ]
 
 
-def test_offload_fields_checked(edge: EdgeRunner, jpeg_frame: EncodedTensor,
-                                capfd: pytest.CaptureFixture[str]) -> None:
-    for name, frame, match in _bad_offload(jpeg_frame):
-        with pytest.raises(MalformedPayloadError, match=match):
-            edge.process(frame)
-        assert edge.process(jpeg_frame).result.labels, name
+def test_bad_jpegs_refused_and_libjpeg_kept_off_stderr(edge: EdgeRunner,
+                                                       jpeg_frame: RobotOutput,
+                                                       capfd: pytest.CaptureFixture[str]) -> None:
+    for name, data, fmt, error, match in _bad_jpegs(jpeg_frame.jpeg):
+        with pytest.raises(error, match=match):
+            edge.process_jpeg(data, fmt=fmt)
+        assert edge.process_jpeg(jpeg_frame.jpeg, fmt=jpeg_frame.jpeg_format).result.labels, name
+    with pytest.raises(MalformedPayloadError, match='frame_id of'):
+        edge.process_jpeg(jpeg_frame.jpeg, fmt='jpeg', frame_id='f' * (MAX_FRAME_ID_CHARS + 1))
     assert 'JPEG' not in capfd.readouterr().err     # libjpeg's warnings kept off stderr
 
 
-def test_offload_over_pixel_limit_rejected_before_decoding(jpeg_frame: EncodedTensor) -> None:
+def test_jpeg_over_byte_or_pixel_limit_rejected_before_decoding(
+        jpeg_frame: RobotOutput) -> None:
     small = EdgeRunner(ModelSpec(), max_payload_bytes=3 * 1000)
-    with pytest.raises(PayloadTooLargeError, match='exceeds the limit of 1000'):
-        small.process(dataclasses.replace(jpeg_frame, payload=b'\xff\xd8'))
+    with pytest.raises(PayloadTooLargeError, match='exceeds the limit of 3000 bytes'):
+        small.process_jpeg(jpeg_frame.jpeg, fmt='jpeg')
+    # 65000 x 65000 declared in 300 bytes: refused from the header, nothing decoded.
+    head = bytearray(JpegCodec().encode(np.zeros((8, 8, 3), np.uint8)))
+    i = head.index(b'\xff\xc0') + 5
+    head[i:i + 4] = (65000).to_bytes(2, 'big') * 2
+    tracemalloc.start()
+    try:
+        with pytest.raises(PayloadTooLargeError, match='65000x65000'):
+            small.process_jpeg(bytes(head), fmt='jpeg')
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+def test_offload_disabled_is_a_mismatch(jpeg_frame: RobotOutput) -> None:
+    split_only = EdgeRunner(ModelSpec(), accept_offload=False)
+    with pytest.raises(MismatchError, match='accept_offload'):
+        split_only.process_jpeg(jpeg_frame.jpeg, fmt=jpeg_frame.jpeg_format)
