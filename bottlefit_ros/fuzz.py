@@ -1,17 +1,17 @@
 """A hostile peer for each node's input topic: malformed messages while valid ones flow.
 
-Four targets, each a separate process (``python -m bottlefit_ros.fuzz``):
+Three targets, each a separate process (``python -m bottlefit_ros.fuzz``):
 
-- ``edge``: malformed ``Bottleneck`` frames on ``bottleneck``, mutated from a real
-  frame captured from the running camera (wrong model, split, fingerprint, codec
-  (``jpeg`` included, which is no longer a Bottleneck codec), dtype, shape, sizes,
-  scale, zero point, truncated or random payloads, a zstd bomb, control characters
-  and long strings), plus random field fuzz;
-- ``offload``: malformed ``sensor_msgs/CompressedImage`` on the edge's
-  ``image_raw/compressed`` (corrupt and truncated JPEGs, a header claiming
-  2360x2360 or 65000x65000 over a 320x240 body, empty and random data, PNG and
-  unknown format strings, long strings and control characters in format and
-  frame_id, random format strings and data); every one must be rejected;
+- ``edge``, both its inputs: malformed ``Bottleneck`` frames on ``bottleneck``,
+  mutated from a real frame captured from the running camera (wrong model, split,
+  fingerprint, codec (``jpeg`` included, which is no longer a Bottleneck codec),
+  dtype, shape, sizes, scale, zero point, truncated or random payloads, a zstd
+  bomb, control characters and long strings), plus random field fuzz; and, one
+  message in three, a malformed ``sensor_msgs/CompressedImage`` on
+  ``image_raw/compressed`` (:data:`COMPRESSED_CASES`: corrupt and truncated
+  JPEGs, a header claiming 2360x2360 or 65000x65000 over a 320x240 body, empty
+  and random data, PNG and unknown format strings, long strings and control
+  characters in format and frame_id), every one of which must be rejected;
 - ``camera``: ``sensor_msgs/Image`` on ``image_raw`` (SensorDataQoS, as a driver
   publishes): valid rgb8 frames at ``--valid-hz`` (what must be answered), the
   other encodings a driver may send (which the camera converts), and malformed
@@ -29,7 +29,7 @@ DDS (the caller sets ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``).
 
 :func:`campaign` (``python -m bottlefit_ros.fuzz --campaign``) does the whole
 exercise: the three nodes as processes (camera fed by the camera fuzzer), the
-four fuzzers at once, the nodes' ``/diagnostics`` counters and memory before and
+three fuzzers at once, the nodes' ``/diagnostics`` counters and memory before and
 after; the fuzz test and the recorded long run both use it.
 """
 from __future__ import annotations
@@ -338,27 +338,28 @@ def run(target: str, *, count: int, rate_hz: float, valid_hz: float, seed: int,
     rclpy.init()
     node = rclpy.create_node(f'fuzz_{target}')
     try:
+        image_pub = None
         if target == 'edge':
             template = _capture(node, Bottleneck, 'bottleneck', FRAME_QOS, capture_timeout_s)
             pub = node.create_publisher(Bottleneck, 'bottleneck', FRAME_QOS)
+            image_pub = node.create_publisher(CompressedImage, 'image_raw/compressed',
+                                              FRAME_QOS)
             cases, topic_type = BOTTLENECK_CASES, 'malformed'
         elif target == 'monitor':
             template = _capture(node, Classification, 'classification', RESULT_QOS,
                                 capture_timeout_s)
             pub = node.create_publisher(Classification, 'classification', RESULT_QOS)
             cases, topic_type = CLASSIFICATION_CASES, 'malformed'
-        elif target == 'offload':
-            template = None
-            pub = node.create_publisher(CompressedImage, 'image_raw/compressed', FRAME_QOS)
-            cases, topic_type = {}, 'malformed'
         elif target == 'camera':
             template = None
             pub = node.create_publisher(Image, 'image_raw', qos_profile_sensor_data)
             cases, topic_type = {}, 'malformed'
         else:
-            raise ValueError(f'target must be edge, offload, camera or monitor, got {target!r}')
+            raise ValueError(f'target must be edge, camera or monitor, got {target!r}')
+        pubs = [p for p in (pub, image_pub) if p is not None]
         deadline = time.monotonic() + 30.0
-        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        while (min(p.get_subscription_count() for p in pubs) == 0
+               and time.monotonic() < deadline):
             rclpy.spin_once(node, timeout_sec=0.05)
         # Our side has matched the subscriber; give its side time to match us too,
         # or the first best-effort samples are lost before anyone can take them.
@@ -388,14 +389,20 @@ def run(target: str, *, count: int, rate_hz: float, valid_hz: float, seed: int,
                 kinds[kind] += 1
                 next_valid += valid_period
             if now >= next_bad:
-                if target in ('camera', 'offload'):
-                    table = IMAGE_CASES if target == 'camera' else COMPRESSED_CASES
-                    name = rng.choice(sorted(table))
-                    msg = table[name](rng)
+                to = pub
+                if target == 'camera':
+                    name = rng.choice(sorted(IMAGE_CASES))
+                    msg = IMAGE_CASES[name](rng)
                     msg.header.stamp = node.get_clock().now().to_msg()
+                elif image_pub is not None and bad_sent % 3 == 2:
+                    name = rng.choice(sorted(COMPRESSED_CASES))
+                    msg, to = COMPRESSED_CASES[name](rng), image_pub
+                    msg.header.stamp = node.get_clock().now().to_msg()
+                    kinds['offload'] += 1               # of the malformed ones
+                    name = f'offload/{name}'
                 else:
                     name, msg = _mutate(template, cases, rng)
-                pub.publish(msg)
+                to.publish(msg)
                 sent[f'{topic_type}:{name}'] += 1
                 kinds[topic_type] += 1
                 bad_sent += 1
@@ -404,8 +411,9 @@ def run(target: str, *, count: int, rate_hz: float, valid_hz: float, seed: int,
                                                   - time.monotonic()))
         # Let the last samples go out: reliable ones until acknowledged (a slow
         # receiver takes them later), best-effort ones for a moment.
-        if hasattr(pub, 'wait_for_all_acked'):
-            pub.wait_for_all_acked(rclpy.duration.Duration(seconds=30.0))
+        for p in pubs:
+            if hasattr(p, 'wait_for_all_acked'):
+                p.wait_for_all_acked(rclpy.duration.Duration(seconds=30.0))
         time.sleep(1.0)
     finally:
         node.destroy_node()
@@ -471,7 +479,7 @@ def _ints(values: dict[str, str]) -> dict[str, int]:
 
 def campaign(out_dir: str | Path, *, count: int, rate_hz: float, valid_hz: float = 4.0,
              seed: int = 0, params_file: str = '', timeout_s: float = 600.0) -> dict:
-    """Run the three nodes and the four fuzzers (``count`` hostile messages each at
+    """Run the three nodes and the three fuzzers (``count`` hostile messages each at
     ``rate_hz``); return what was sent, each node's counters and memory, and liveness."""
     from bottlefit_ros.deployment import NodeSpec
     from bottlefit_ros.launcher import default_params_file, node_command, stop_processes
@@ -502,8 +510,7 @@ def campaign(out_dir: str | Path, *, count: int, rate_hz: float, valid_hz: float
         t0 = time.monotonic()
         # The camera's driver first: the edge and monitor fuzzers mutate real frames.
         for target, rate, more in (('camera', rate_hz, ['--valid-hz', str(valid_hz)]),
-                                   ('edge', rate_hz, []), ('offload', rate_hz, []),
-                                   ('monitor', rate_hz, [])):
+                                   ('edge', rate_hz, []), ('monitor', rate_hz, [])):
             fuzzers[target] = subprocess.Popen(
                 [sys.executable, '-P', '-m', 'bottlefit_ros.fuzz', '--target', target,
                  '--count', str(count), '--rate-hz', str(rate), '--seed', str(seed),
@@ -556,8 +563,7 @@ def format_report(r: dict) -> str:
          sent.get('camera', {}).get('valid', 0) + sent.get('camera', {}).get('unusual', 0),
          cam.get('frames_in', 0), cam.get('frames_missed', 0), cam.get('frames_rejected', 0),
          cam.get('frames_sent', 0)),
-        ('edge_node', sent.get('edge', {}).get('malformed', 0)
-         + sent.get('offload', {}).get('malformed', 0), cam.get('frames_sent', 0),
+        ('edge_node', sent.get('edge', {}).get('malformed', 0), cam.get('frames_sent', 0),
          edge.get('frames_in', 0), edge.get('frames_missed', 0), edge_rejected,
          edge.get('frames_served', 0)),
         ('monitor_node', sent.get('monitor', {}).get('malformed', 0),
@@ -590,10 +596,9 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m bottlefit_ros.fuzz --target edge|camera|monitor``, or ``--campaign``."""
     ap = argparse.ArgumentParser(prog='python -m bottlefit_ros.fuzz',
                                  description=__doc__.split('\n\n')[0])
-    ap.add_argument('--target', choices=('edge', 'offload', 'camera', 'monitor'))
+    ap.add_argument('--target', choices=('edge', 'camera', 'monitor'))
     ap.add_argument('--campaign', action='store_true',
-                    help='start the three nodes and fuzz all of their inputs at once; print a '
-                    'table')
+                    help='start the three nodes and fuzz all of them at once; print a table')
     ap.add_argument('--out-dir', default='', help='--campaign: logs and report.json')
     ap.add_argument('--count', type=int, default=200, help='hostile messages to send')
     ap.add_argument('--rate-hz', type=float, default=50.0, help='hostile messages per second')
