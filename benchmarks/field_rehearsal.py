@@ -84,7 +84,10 @@ def run_one(profile: str, mode: str, *, frames: int, rate_hz: float, timeout_s: 
     }
     base_env = dict(os.environ)
     # with_env.sh's profile restricts UDP to 127.0.0.1: it must not cross namespaces.
+    # Without it (and its RMW_FASTRTPS_USE_QOS_FROM_XML) the nodes use the
+    # package's memory-only profile, config/fastdds_memory.xml, as on a robot.
     base_env.pop('FASTDDS_DEFAULT_PROFILES_FILE', None)
+    base_env.pop('RMW_FASTRTPS_USE_QOS_FROM_XML', None)
     base_env.pop('ROS_LOCALHOST_ONLY', None)
     # Domains above 101 keep clear of the 1..100 the project's demo and tests
     # draw from (Fast DDS shared-memory ports are host-wide, not per namespace).

@@ -16,7 +16,12 @@ set -u
 # Network rule: DDS discovery and data stay on this host, in a domain of our own.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}"
-# Shared-memory transport big enough for whole images; UDP only on 127.0.0.1.
-export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$root/config/fastdds_localhost.xml}"
+# Shared-memory transport big enough for whole images; UDP only on 127.0.0.1; memory
+# buffers freed with their samples (RMW_FASTRTPS_USE_QOS_FROM_XML=1 makes rmw_fastrtps
+# read that policy from the file). A profile file of the caller's own is left alone.
+if [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ]; then
+  export FASTDDS_DEFAULT_PROFILES_FILE="$root/config/fastdds_localhost.xml"
+  export RMW_FASTRTPS_USE_QOS_FROM_XML="${RMW_FASTRTPS_USE_QOS_FROM_XML:-1}"
+fi
 export PYTHONUNBUFFERED=1
 exec "$@"

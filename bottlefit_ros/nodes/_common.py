@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Callable, Sequence
 
@@ -29,6 +30,7 @@ from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
 from bottlefit_ros.backends import BACKENDS
+from bottlefit_ros.deployment import PACKAGE
 from bottlefit_ros.runtime import ModelSpec
 
 
@@ -428,10 +430,13 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None, *,
       callback ends the node the same way, with its code.
     - ``exit_process`` (the node executables): exit right after that clean-up,
       skipping the interpreter's slow finalisation.
+    - Before ``rclpy.init``: :func:`use_packaged_dds_profile`, unless the user
+      configured Fast DDS.
     """
     stop = _StopOnSignal()
     node: Node | None = None
     code = 0
+    use_packaged_dds_profile()
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as exc:  # noqa: BLE001 - e.g. unparsable --ros-args
@@ -464,6 +469,35 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None, *,
         _exit_now(code)
     stop.restore()
     return code
+
+
+# What selects Fast DDS's XML profiles and whether rmw_fastrtps reads their
+# memory policy: any of them set by the user means "theirs", left alone.
+DDS_PROFILE_VARS = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE',
+                    'RMW_FASTRTPS_USE_QOS_FROM_XML')
+_FASTRTPS = ('', 'rmw_fastrtps_cpp', 'rmw_fastrtps_dynamic_cpp')
+
+
+def use_packaged_dds_profile(environ: dict[str, str] | None = None) -> str | None:
+    """Point Fast DDS at the package's ``config/fastdds_memory.xml`` (history
+    buffers freed with their samples, so one huge message leaves no memory held;
+    see the file) and make rmw_fastrtps read its memory policy, unless the user
+    set any of :data:`DDS_PROFILE_VARS` or another RMW. Must run before
+    ``rclpy.init``. Returns the file set, or None."""
+    env = os.environ if environ is None else environ
+    if any(env.get(v) for v in DDS_PROFILE_VARS) or env.get('RMW_IMPLEMENTATION',
+                                                               '') not in _FASTRTPS:
+        return None
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        path = Path(get_package_share_directory(PACKAGE)) / 'config' / 'fastdds_memory.xml'
+    except (ImportError, LookupError, ValueError):
+        return None
+    if not path.is_file():
+        return None
+    env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(path)
+    env['RMW_FASTRTPS_USE_QOS_FROM_XML'] = '1'
+    return str(path)
 
 
 def _spin(node: Node, stop: _StopOnSignal) -> int:
