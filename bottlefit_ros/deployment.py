@@ -48,7 +48,8 @@ _SPLIT_NODES = ('camera_node', 'edge_node')
 # the launch files declare namespace, params_file and log_level.
 LAUNCH_ARGS: tuple[LaunchArg, ...] = (
     LaunchArg('mode', 'what the robot sends: split (bottleneck) | local (no edge; the edge '
-              'launch then starts nothing) | offload (JPEG)', ('camera_node',), choices=MODES),
+              'launch then starts nothing) | offload (JPEG CompressedImage on image_raw/compressed)',
+              ('camera_node',), choices=MODES),
     LaunchArg('model', 'split model registry name (the same on robot and edge)', _SPLIT_NODES),
     LaunchArg('split', 'split point of the model', _SPLIT_NODES),
     LaunchArg('bottleneck_channels', 'BottleFit bottleneck channels, 0 = natural split '
