@@ -9,7 +9,10 @@
   whole model. Its result has mode ``offload``, ``payload_bytes = len(data)``,
   zero robot stage timings (the message carries none), and ``seq`` = the
   publisher's DDS sample number - 1 (0, 1, 2, ... per publisher) where rclpy
-  reports it, else a count per ``frame_id`` from 0.
+  reports it, else a count per ``frame_id`` from 0. A driver built on
+  image_transport in the same namespace publishes (and encodes) its compressed
+  stream there while this node subscribes: an edge meant for split mode only
+  sets ``accept_offload: false``.
 
 Every malformed or mismatched frame (truncated payload, wrong shape or dtype,
 unknown codec or image format, non-finite or overflowing scale, declared size
