@@ -60,9 +60,10 @@ def parse_jpeg_format(fmt: str) -> bool:
     PIXFMT ``bgr8``, ``rgb8``, ``mono8`` or none; case and spaces are ignored.
 
     Raises:
-        UnknownCodecError: any other format, ``png`` included (not served: a
-            PNG's decoder has no size check before it allocates, as the
-            JPEG header check here gives, and no camera of this package sends it).
+        UnknownCodecError: any other format, ``png`` included (not served:
+            only the JPEG decoder here is bounded and checked, its size read
+            from the header before decoding and libjpeg's damage reports
+            caught; no camera of this package sends PNG).
     """
     text = fmt.strip().lower()
     codec, _, rest = text.partition(';')
