@@ -29,6 +29,11 @@ transient-local subscriber such as the monitor (``RESULT_QOS``), but with the
 discovery wait in their latency. In local mode the camera publishes the
 results itself, so the match is all it waits for.
 
+Owned sources are read on a timer. A tick that comes while the node is still
+busy is not queued: rcl moves the next call to the next whole period, so the
+node reads the newest image instead of falling behind; periods skipped so are
+counted as ``capture_periods_skipped`` (frames never captured, not frames lost).
+
 An image that cannot be used (unsupported encoding, size that does not fit its
 data, more than ``max_image_pixels``) or a frame that fails anywhere is dropped,
 logged (throttled per reason) and counted in ``/diagnostics`` as
@@ -116,6 +121,7 @@ class CameraNode(ManagedNode):
         self._ready_since: Time | None = None
         self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0,
                                  dropped_inactive=0, dropped_not_ready=0, frames_missed=0,
+                                 capture_periods_skipped=0,
                                  **{k: 0 for k in REJECT_KEYS})
         # image_raw samples that never reached the callback (replaced in the queue of
         # one by a newer image, or lost), from each driver's DDS sequence numbers.
@@ -127,6 +133,7 @@ class CameraNode(ManagedNode):
         self.pub = self.diag_pub = self.diag_timer = self.image_sub = None
         self.source = None
         self.timer = None
+        self._last_tick_ns: int | None = None
         self.start()
 
     # -- lifecycle ---------------------------------------------------------
@@ -170,6 +177,7 @@ class CameraNode(ManagedNode):
     def _activate(self) -> None:
         """Gate again from now; restart the owned source's timer unless it is done."""
         self._ready_since = None
+        self._last_tick_ns = None
         if self.timer is not None and not self._source_ended and not self._done():
             self.timer.reset()
 
@@ -211,6 +219,11 @@ class CameraNode(ManagedNode):
         return 0 < self.max_frames <= self.seq
 
     def _on_timer(self) -> None:
+        now_ns = time.monotonic_ns()
+        if self._last_tick_ns is not None:   # rcl skips the periods a late tick missed
+            periods = round((now_ns - self._last_tick_ns) / self.timer.timer_period_ns)
+            self.counters['capture_periods_skipped'] += max(0, periods - 1)
+        self._last_tick_ns = now_ns
         try:
             if self._done():
                 self.timer.cancel()
@@ -333,6 +346,7 @@ class CameraNode(ManagedNode):
         if self.timer is None:   # unconfigured: configure reads the new rate
             return result
         self.timer.timer_period_ns = int(1e9 / float(rates[-1].value))
+        self._last_tick_ns = None
         if not self.timer.is_canceled():
             self.timer.reset()   # the new period starts now, not after the old one
         return result

@@ -5,8 +5,15 @@ unknown codec, non-finite or overflowing scale, declared size over the limit,
 over-long strings, corrupt JPEG, another head's fingerprint, another model or
 split) is rejected with a log line (throttled; message strings escaped and
 shortened) and counted per reason in ``/diagnostics``; the node keeps serving.
-Frames lost before the callback (gaps in each publisher's DDS sample numbers,
-or in ``seq`` where rclpy does not report them) are counted as ``frames_missed``.
+Frames that never reach the callback show as gaps in each publisher's DDS
+sample numbers (or in ``seq`` where rclpy does not report them). The
+subscription keeps only the newest frame (``FRAME_QOS``): a frame still
+waiting when a newer one arrives is replaced, so an edge slower than the
+frame rate serves the newest work instead of a backlog. Under the default
+RELIABLE subscription DDS resends what the link loses, so such gaps are
+counted as ``dropped_replaced``; gaps before a publisher's first frame here
+(frames sent before this node heard it), and every gap under a BEST_EFFORT
+override (where a loss and a replacement look alike), as ``frames_missed``.
 
 Managed (lifecycle) node: parameters are declared at start; ``configure`` loads
 the model and creates the subscription and publishers; ``activate`` serves
@@ -17,9 +24,13 @@ With ``autostart`` (default) the node configures and activates itself; with
 """
 from __future__ import annotations
 
+from copy import copy
+
 from diagnostic_msgs.msg import DiagnosticArray
 
 from bottlefit_ros.codec import CodecError, PayloadTooLargeError, UnknownCodecError
+from rclpy.qos import ReliabilityPolicy
+
 from bottlefit_ros.conversions import classification_msg, encoded_from_msg, timings_from_msg
 from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
@@ -50,9 +61,11 @@ class EdgeNode(ManagedNode):
         super().__init__('edge_node', PARAMS)
         self.add_on_set_parameters_callback(reject_read_only_and_invalid(PARAMS))
         self.counters = Counters(frames_in=0, frames_served=0, frames_missed=0,
-                                 seq_discontinuities=0, dropped_inactive=0,
+                                 dropped_replaced=0, seq_discontinuities=0, dropped_inactive=0,
                                  **{k: 0 for k in REJECT_KEYS})
         self.seq_gaps = SeqGaps()
+        self._gaps_counted = 0          # seq_gaps.missed when last split by reason
+        self._gaps_are_replacements = True
         self._last_rejection = ''
         self.runner: EdgeRunner | None = None
         self.pub = self.diag_pub = self.diag_timer = self.sub = None
@@ -70,9 +83,12 @@ class EdgeNode(ManagedNode):
             Classification, 'classification', RESULT_QOS,
             qos_overriding_options=QOS_OVERRIDES)
         callback = self._on_bottleneck_with_info if HAS_MESSAGE_INFO else self._on_bottleneck
+        # A copy: rclpy writes qos_overrides into the profile it is given.
         self.sub = self.create_subscription(
-            Bottleneck, 'bottleneck', callback, FRAME_QOS,
+            Bottleneck, 'bottleneck', callback, copy(FRAME_QOS),
             qos_overriding_options=QOS_OVERRIDES)
+        self._gaps_are_replacements = (self.sub.qos_profile.reliability
+                                       == ReliabilityPolicy.RELIABLE)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
                                             self._publish_diagnostics)
@@ -101,12 +117,8 @@ class EdgeNode(ManagedNode):
             self.seq_gaps.update(*source, first=1)    # DDS numbers samples from 1
         else:
             self.seq_gaps.update((msg.header.frame_id[:256], msg.model[:64]), msg.seq)
-        if self.seq_gaps.missed != self.counters['frames_missed']:
-            self.counters['frames_missed'] = self.seq_gaps.missed
-            self.get_logger().warning(
-                f'{self.seq_gaps.missed} frames missed so far (lost before this node\'s '
-                f'callback; latest gap before seq={msg.seq} from '
-                f'{safe_text(msg.header.frame_id or "?")})', throttle_duration_sec=5.0)
+        if self.seq_gaps.missed != self._gaps_counted:
+            self._count_gaps(msg)
         self.counters['seq_discontinuities'] = self.seq_gaps.discontinuities
         if not self.active:   # seen (so no gap later), not served
             self.counters['dropped_inactive'] += 1
@@ -143,6 +155,26 @@ class EdgeNode(ManagedNode):
             payload_bytes=len(msg.payload), timings=timings))
         self.counters['frames_served'] += 1
 
+    def _count_gaps(self, msg: Bottleneck) -> None:
+        """Split the frames that never reached the callback by reason (see the
+        module docstring) and log when a count grows (throttled)."""
+        gaps = self.seq_gaps
+        self._gaps_counted = gaps.missed
+        replaced = gaps.missed - gaps.unheard if self._gaps_are_replacements else 0
+        missed = gaps.missed - replaced
+        where = f'latest before seq={msg.seq} from {safe_text(msg.header.frame_id or "?")}'
+        if missed != self.counters['frames_missed']:
+            self.counters['frames_missed'] = missed
+            self.get_logger().warning(
+                f'{missed} frames missed so far (never reached this node\'s callback; '
+                f'{where})', throttle_duration_sec=5.0)
+        if replaced != self.counters['dropped_replaced']:
+            self.counters['dropped_replaced'] = replaced
+            self.get_logger().info(
+                f'{replaced} frames replaced by newer ones before they could be served so '
+                f'far (this node is slower than the frame rate; {where})',
+                throttle_duration_sec=5.0)
+
     def _reject(self, key: str, msg: Bottleneck, exc: Exception) -> None:
         self.counters[key] += 1
         # In /diagnostics too, so the robot's monitor can say why (a mismatch is
@@ -158,7 +190,8 @@ class EdgeNode(ManagedNode):
     def _publish_diagnostics(self) -> None:
         rejected = sum(self.counters[k] for k in REJECT_KEYS)
         self.diag_pub.publish(self.counters.status(
-            self, f'{self.counters["frames_served"]} served, {rejected} rejected'
+            self, f'{self.counters["frames_served"]} served, {rejected} rejected, '
+            f'{self.counters["dropped_replaced"]} replaced by newer'
             + ('' if self.active else ' (inactive)'),
             warn_keys=(*REJECT_KEYS, 'frames_missed'),
             extra={'last_rejection': self._last_rejection}))
