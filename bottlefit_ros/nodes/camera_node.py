@@ -24,10 +24,13 @@ monitor), a real match, so no frame is sent into the void. Under a manager
 the edge's, is the gate. With ``autostart`` in split and offload mode the
 camera cannot see whether the edge and the monitor have matched each other,
 so it also waits for the result topic to have a publisher and a subscriber in
-the graph, then ``start_delay_s``; results published earlier still reach a
-transient-local subscriber such as the monitor (``RESULT_QOS``), but with the
-discovery wait in their latency. In local mode the camera publishes the
-results itself, so the match is all it waits for.
+the graph, then ``start_delay_s`` (default 0). Edge and monitor hear of each
+other as this node hears of both, so they have usually matched by then (on
+loopback the first result's transport time is that of any frame); a result
+published before they match still reaches a transient-local subscriber such
+as the monitor (``RESULT_QOS``), with the rest of the discovery in its
+latency. A delay makes that less likely where discovery is slow. In local
+mode the camera publishes the results itself, so the match is all it waits for.
 
 Owned sources are read on a timer. A tick that comes while the node is still
 busy is not queued: rcl moves the next call to the next whole period, so the
@@ -85,9 +88,10 @@ PARAMS = (
     Param('start_when_subscribed', True, 'hold frames until the output topic has matched a '
           'subscriber; with autostart in split/offload mode, also until the result topic has '
           'a publisher and a subscriber, then start_delay_s'),
-    Param('start_delay_s', 1.0, 'with start_when_subscribed and autostart, split/offload '
+    Param('start_delay_s', 0.0, 'with start_when_subscribed and autostart, split/offload '
           'mode: wait this long after the subscribers appear, so they can match each other '
-          'too', min=0.0, max=60.0),
+          'too (results sent before still reach the transient-local monitor)',
+          min=0.0, max=60.0),
     Param('frame_id', 'camera', 'frame_id for frames from an owned source'),
     *COMPUTE_PARAMS,
     *LIFECYCLE_PARAMS,
