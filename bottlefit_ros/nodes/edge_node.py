@@ -7,7 +7,7 @@ split) is rejected with a log line (throttled; message strings escaped and
 shortened) and counted per reason in ``/diagnostics``; the node keeps serving.
 Frames that never reach the callback show as gaps in each publisher's DDS
 sample numbers (or in ``seq`` where rclpy does not report them). The
-subscription keeps only the newest frame (``FRAME_QOS``): a frame still
+subscription keeps only the newest frame (``NEWEST_FRAME_QOS``): a frame still
 waiting when a newer one arrives is replaced, so an edge slower than the
 frame rate serves the newest work instead of a backlog. Under the default
 RELIABLE subscription DDS resends what the link loses, so such gaps are
@@ -33,8 +33,8 @@ from rclpy.qos import ReliabilityPolicy
 
 from bottlefit_ros.conversions import classification_msg, encoded_from_msg, timings_from_msg
 from bottlefit_ros.msg import Bottleneck, Classification
-from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
-                                        LIFECYCLE_PARAMS, MODEL_PARAMS, QOS_OVERRIDES,
+from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, HAS_MESSAGE_INFO, LIFECYCLE_PARAMS,
+                                        MODEL_PARAMS, NEWEST_FRAME_QOS, QOS_OVERRIDES,
                                         RESULT_QOS, Counters, ManagedNode, Param, model_spec,
                                         reject_read_only_and_invalid, run, safe_text,
                                         sample_source)
@@ -85,7 +85,7 @@ class EdgeNode(ManagedNode):
         callback = self._on_bottleneck_with_info if HAS_MESSAGE_INFO else self._on_bottleneck
         # A copy: rclpy writes qos_overrides into the profile it is given.
         self.sub = self.create_subscription(
-            Bottleneck, 'bottleneck', callback, copy(FRAME_QOS),
+            Bottleneck, 'bottleneck', callback, copy(NEWEST_FRAME_QOS),
             qos_overriding_options=QOS_OVERRIDES)
         self._gaps_are_replacements = (self.sub.qos_profile.reliability
                                        == ReliabilityPolicy.RELIABLE)
