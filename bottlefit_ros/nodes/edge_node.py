@@ -27,10 +27,9 @@ from __future__ import annotations
 from copy import copy
 
 from diagnostic_msgs.msg import DiagnosticArray
-
-from bottlefit_ros.codec import CodecError, PayloadTooLargeError, UnknownCodecError
 from rclpy.qos import ReliabilityPolicy
 
+from bottlefit_ros.codec import CodecError, PayloadTooLargeError, UnknownCodecError
 from bottlefit_ros.conversions import classification_msg, encoded_from_msg, timings_from_msg
 from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, HAS_MESSAGE_INFO, LIFECYCLE_PARAMS,
