@@ -9,9 +9,18 @@ In one run, on the sample photos:
    (q8+zstd, q8, f32), the JPEG image at q90 (offload mode), and the raw input;
 3. transport: the node pipeline (camera -> edge -> monitor as processes)
    against a bare rclpy ping-pong pair in two processes sending the same
-   payload size one way and a result-sized reply back.
+   payload size one way and a result-sized reply back;
+4. rate: the pipeline at ``--rate-hz`` for ``--duration-s``, one thread per
+   node, without and with ``--cpu-hog`` busy-loop processes beside it: frames
+   sent, answered, lost by the reason a node counted, UNCOUNTED losses (sent -
+   answered - counted), end-to-end p50/p95/p99 (also in frame periods).
 
     tools/with_env.sh python benchmarks/pipeline_benchmark.py [--frames 40]
+    # issue 10's record runs: 30 Hz for 10 minutes, then with a CPU hog beside it
+    tools/with_env.sh python benchmarks/pipeline_benchmark.py --sections rate \
+        --rate-hz 30 --duration-s 600 --cpu-hog 0 --backend onnxruntime
+    tools/with_env.sh python benchmarks/pipeline_benchmark.py --sections rate \
+        --rate-hz 30 --duration-s 600 --cpu-hog 1 --backend onnxruntime
 
 Every rclpy process runs with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST in one
 ROS_DOMAIN_ID of its own.
@@ -19,6 +28,7 @@ ROS_DOMAIN_ID of its own.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -116,10 +126,8 @@ def backend_table(specs: list[ModelSpec], photos: list[np.ndarray], repeats: int
     return rows
 
 
-def codec_table(specs: list[ModelSpec], photos: list[np.ndarray],
-                repeats: int) -> tuple[list[str], int]:
-    """Bytes and codec times per frame; returns the rows and the first spec's
-    q8+zstd bytes per frame (the default's payload, for the transport rows)."""
+def codec_table(specs: list[ModelSpec], photos: list[np.ndarray], repeats: int) -> list[str]:
+    """Bytes and codec times per frame."""
     results: dict[str, tuple[float, float, float]] = {}
     jpeg = JpegCodec(90)
     size = Preprocessor.for_model(specs[0].model).size
@@ -130,7 +138,6 @@ def codec_table(specs: list[ModelSpec], photos: list[np.ndarray],
         enc = _median_ms(lambda: [jpeg.encode(p) for p in imgs], repeats)[0] / len(imgs)
         dec = _median_ms(lambda: [jpeg.decode(b) for b in blobs], repeats)[0] / len(imgs)
         results[name] = (float(np.mean([len(b) for b in blobs])), enc, dec)
-    default_bytes = 0
     for spec in specs:
         model = spec.build()
         pre = Preprocessor.for_model(model)
@@ -143,8 +150,6 @@ def codec_table(specs: list[ModelSpec], photos: list[np.ndarray],
             dec = _median_ms(lambda: [codec.decode(e) for e in encs], repeats)[0] / len(zs)
             nbytes = float(np.mean([len(e.payload) for e in encs]))
             results[f'{_label(spec)} bottleneck, {codec_name} (split mode)'] = (nbytes, enc, dec)
-            if spec is specs[0] and codec_name == 'q8+zstd':
-                default_bytes = int(nbytes)
     results['raw RGB camera frame'] = (float(np.mean([p.nbytes for p in photos])), 0.0, 0.0)
     results[f'raw RGB {size[0]}x{size[1]} model input'] = (float(size[0] * size[1] * 3), 0.0, 0.0)
     jpeg_bytes = results['JPEG q90, camera frame (offload mode)'][0]
@@ -153,7 +158,7 @@ def codec_table(specs: list[ModelSpec], photos: list[np.ndarray],
     for name, (nbytes, enc, dec) in results.items():
         rows.append(f'| {name} | {nbytes:,.0f} | {nbytes / jpeg_bytes:.2f}x | '
                     f'{enc:.3f} | {dec:.3f} |')
-    return rows, default_bytes
+    return rows
 
 
 def _pipeline(frames_n: int, out: Path, env: dict) -> list[FrameRecord]:
@@ -175,7 +180,7 @@ def _pipeline(frames_n: int, out: Path, env: dict) -> list[FrameRecord]:
     return read_frame_log(log_path)
 
 
-def transport_table(frames_n: int, payload_bytes: int) -> list[str]:
+def transport_table(frames_n: int) -> list[str]:
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                ROS_DOMAIN_ID=os.environ.get('ROS_DOMAIN_ID', str(random.randint(1, 100))))
     out = Path(tempfile.mkdtemp(prefix='bottlefit_bench_'))
@@ -200,6 +205,132 @@ def transport_table(frames_n: int, payload_bytes: int) -> list[str]:
              f'| bare rclpy ping-pong round trip (same payload out, 64 B back) | {payload:,} | '
              f'{len(rtt)} | {np.percentile(rtt, 50):.2f} | {np.percentile(rtt, 95):.2f} |']
     return table
+
+
+# --- the pipeline at a frame rate, with and without CPU hogs -------------------
+# Camera and edge counters that explain a frame sent but not answered, and the
+# camera's capture periods skipped while busy (frames never captured, not lost).
+EDGE_DROPS = ('dropped_replaced', 'frames_missed', 'dropped_inactive')
+SETTLE_S = 3.0          # after the last frame: answers in flight, a last /diagnostics
+
+
+class _Diagnostics:
+    """The latest /diagnostics values of each node (by name), in this process."""
+
+    def __init__(self, domain_id: str) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+
+        os.environ.update(ROS_DOMAIN_ID=domain_id, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+        self._rclpy = rclpy
+        self.context = rclpy.context.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('bench_diagnostics', context=self.context)
+        self.latest: dict[str, dict[str, str]] = {}
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def _on_diag(self, arr) -> None:
+        for st in arr.status:
+            self.latest[st.hardware_id] = {kv.key: kv.value for kv in st.values}
+
+    def value(self, node: str, key: str) -> int:
+        v = self.latest.get(node, {}).get(key, '')
+        return int(v) if v.isdigit() else 0
+
+    def spin_until(self, predicate, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+            if predicate():
+                return True
+        return predicate()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self._rclpy.shutdown(context=self.context)
+
+
+def rate_run(rate_hz: float, duration_s: float, *, backend: str, hogs: int, threads: int,
+             env: dict) -> dict:
+    """The packaged nodes at ``rate_hz`` for ``duration_s`` (camera on the sample
+    photos, looping), with ``hogs`` busy-loop processes running throughout; the
+    counts and latencies of :func:`rate_table`."""
+    out = Path(tempfile.mkdtemp(prefix='bottlefit_rate_'))
+    frames_n = max(1, round(rate_hz * duration_s))
+    compute = {'num_threads': threads, 'backend': backend, 'diagnostics_period_s': 0.5}
+    specs = [('edge_node', compute),
+             ('monitor_node', {'csv_path': str(out / 'frames.csv'),
+                               'summary_path': str(out / 'summary.json')}),
+             ('camera_node', {**compute, 'source': 'folder', 'loop': True,
+                              'max_frames': frames_n, 'rate_hz': float(rate_hz)})]
+    hog_procs = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+                 for _ in range(hogs)]
+    procs: dict[str, subprocess.Popen] = {}
+    diag = _Diagnostics(env['ROS_DOMAIN_ID'])
+    try:
+        for exe, extra in specs:
+            cmd = node_command(NodeSpec(exe), params_file=default_params_file(), extra=extra)
+            with (out / f'{exe}.log').open('w') as log:
+                procs[exe] = subprocess.Popen(cmd, env=env, stdout=log,
+                                              stderr=subprocess.STDOUT)
+        sent = lambda: diag.value('camera_node', 'frames_sent')  # noqa: E731
+        if not diag.spin_until(lambda: sent() > 0, 120):
+            raise RuntimeError(f'no frame sent in 120 s; logs in {out}')
+        diag.spin_until(lambda: sent() >= frames_n, duration_s * 3 + 60)
+        accounted = lambda: (diag.value('edge_node', 'frames_in')  # noqa: E731
+                             + sum(diag.value('edge_node', k) for k in EDGE_DROPS))
+        diag.spin_until(lambda: accounted() >= sent(), SETTLE_S * 3)
+        diag.spin_until(lambda: False, SETTLE_S)
+        cam, edge = dict(diag.latest.get('camera_node', {})), dict(diag.latest.get('edge_node', {}))
+    finally:
+        stop_processes(procs)
+        for h in hog_procs:
+            h.kill()
+            h.wait()
+        diag.close()
+    rows = read_frame_log(out / 'frames.csv')
+    summary = json.loads((out / 'summary.json').read_text())
+    as_int = lambda d, k: int(d.get(k, '0')) if d.get(k, '0').isdigit() else 0  # noqa: E731
+    drops = {k: as_int(edge, k) for k in EDGE_DROPS}
+    drops['rejected'] = sum(as_int(edge, k) for k in edge if k.startswith('rejected_'))
+    e2e = np.array([r.e2e_ms for r in rows]) if rows else np.array([np.nan])
+    answered = len({r.seq for r in rows})
+    first, last = (min(rows, key=lambda r: r.seq), max(rows, key=lambda r: r.seq)) if rows \
+        else (None, None)
+    capture_s = (last.stamp_ns - first.stamp_ns) / 1e9 if rows else 0.0
+    sent_n = as_int(cam, 'frames_sent')
+    return {'backend': backend, 'hogs': hogs, 'rate_hz': rate_hz, 'duration_s': duration_s,
+            'sent': sent_n, 'answered': answered, 'drops': drops,
+            'uncounted': sent_n - answered - sum(drops.values()),
+            'monitor_lost': summary.get('frames_lost'),
+            'monitor_uncounted': summary.get('lost_uncounted'),
+            'capture_rate_hz': (last.seq - first.seq) / capture_s if capture_s > 0
+            else float('nan'),
+            'skipped': as_int(cam, 'capture_periods_skipped'),
+            'e2e': {q: float(np.percentile(e2e, q)) for q in (50, 95, 99)},
+            'e2e_max': float(np.max(e2e)), 'logs': str(out)}
+
+
+def rate_table(runs: list[dict]) -> list[str]:
+    """One row per :func:`rate_run`."""
+    rows = ['| backend | CPU hogs | frames sent | answered | replaced by newer (edge) | '
+            'missed (edge) | rejected (edge) | inactive (edge) | UNCOUNTED | '
+            'e2e p50 ms | p95 ms | p99 ms | p99/p50 | p99 in frame periods | max ms | '
+            'camera rate Hz | capture periods skipped |',
+            '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+            '---:|']
+    for r in runs:
+        e, d, period_ms = r['e2e'], r['drops'], 1000.0 / r['rate_hz']
+        rows.append(f'| {r["backend"]} | {r["hogs"]} | {r["sent"]} | {r["answered"]} | '
+                    f'{d["dropped_replaced"]} | {d["frames_missed"]} | {d["rejected"]} | '
+                    f'{d["dropped_inactive"]} | {r["uncounted"]} | {e[50]:.1f} | {e[95]:.1f} | '
+                    f'{e[99]:.1f} | {e[99] / e[50]:.2f} | {e[99] / period_ms:.2f} | '
+                    f'{r["e2e_max"]:.1f} | {r["capture_rate_hz"]:.1f} | {r["skipped"]} |')
+    return rows
 
 
 # --- the bare rclpy pair (separate processes) ----------------------------------
@@ -250,7 +381,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--frames', type=int, default=40)
     ap.add_argument('--repeats', type=int, default=30)
-    ap.add_argument('--threads', type=int, default=1, help='torch threads for the compute rows')
+    ap.add_argument('--threads', type=int, default=1, help='threads of the compute rows, and '
+                    'per node in the rate runs')
+    ap.add_argument('--sections', default='compute,codec,transport,rate',
+                    help='comma-separated: compute (incl. backends), codec, transport, rate')
+    ap.add_argument('--rate-hz', type=float, default=30.0, help='rate runs: camera frame rate')
+    ap.add_argument('--duration-s', type=float, default=20.0, help='rate runs: seconds of '
+                    'frames per run')
+    ap.add_argument('--backend', choices=('torch', 'onnxruntime'), default='onnxruntime',
+                    help='rate runs: backend of camera and edge')
+    ap.add_argument('--cpu-hog', type=int, action='append', metavar='N',
+                    help='rate runs: N busy-loop processes beside the nodes for the whole run; '
+                    'repeat for several runs (default: 0 and 1)')
     ap.add_argument('--pong', action='store_true', help=argparse.SUPPRESS)
     ap.add_argument('--ping', nargs=2, type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -260,6 +402,10 @@ def main() -> int:
     if a.ping:
         _ping(*a.ping)
         return 0
+    sections = set(a.sections.split(','))
+    unknown = sections - {'compute', 'codec', 'transport', 'rate'}
+    if unknown:
+        ap.error(f'unknown sections: {", ".join(sorted(unknown))}')
     torch.set_num_threads(a.threads)
     specs = [ModelSpec(), ModelSpec(bottleneck_channels=0)]   # the default, and the natural split
     photos = list(frames(FolderSource(loop=False)))
@@ -267,17 +413,32 @@ def main() -> int:
           f'({_label(specs[0])}) and the natural split, '
           f'{len(photos)} sample photos, torch {torch.__version__} on {platform.processor() or platform.machine()}, '
           f'{a.threads} torch thread(s), {os.cpu_count()} cores\n')
-    print('## Compute per frame (batch 1)\n')
-    print('\n'.join(compute_table(specs, photos, a.repeats)))
-    print(f'\n## Backends: PyTorch eager vs ONNX Runtime (CPU provider), {a.threads} thread(s), '
-          'batch 1\n')
-    print('\n'.join(backend_table(specs, photos, a.repeats, a.threads)))
-    print('\n## Bytes and codec time per frame\n')
-    rows, split_bytes = codec_table(specs, photos, a.repeats)
-    print('\n'.join(rows))
-    print(f'\n## Transport: the default pipeline, {a.frames} frames at 10 Hz, loopback, '
-          'Fast DDS\n')
-    print('\n'.join(transport_table(a.frames, split_bytes)))
+    if 'compute' in sections:
+        print('## Compute per frame (batch 1)\n')
+        print('\n'.join(compute_table(specs, photos, a.repeats)))
+        print(f'\n## Backends: PyTorch eager vs ONNX Runtime (CPU provider), {a.threads} '
+              'thread(s), batch 1\n')
+        print('\n'.join(backend_table(specs, photos, a.repeats, a.threads)))
+    if 'codec' in sections:
+        print('\n## Bytes and codec time per frame\n')
+        print('\n'.join(codec_table(specs, photos, a.repeats)))
+    if 'transport' in sections:
+        print(f'\n## Transport: the default pipeline, {a.frames} frames at 10 Hz, loopback, '
+              'Fast DDS\n')
+        print('\n'.join(transport_table(a.frames)))
+    if 'rate' in sections:
+        env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+                   ROS_DOMAIN_ID=os.environ.get('ROS_DOMAIN_ID', str(random.randint(1, 100))))
+        print(f'\n## The pipeline at {a.rate_hz:g} Hz for {a.duration_s:g} s per run, '
+              f'{a.backend}, {a.threads} thread(s) per node, loopback, Fast DDS\n', flush=True)
+        runs = [rate_run(a.rate_hz, a.duration_s, backend=a.backend, hogs=n,
+                         threads=a.threads, env=env) for n in (a.cpu_hog or [0, 1])]
+        print('\n'.join(rate_table(runs)))
+        print(f'\nUNCOUNTED = sent - answered - the losses a node counted (edge: replaced by '
+              f'a newer frame in its queue of one, missed, rejected, inactive); '
+              f'the monitor\'s own count of uncounted losses: '
+              f'{", ".join(str(r["monitor_uncounted"]) for r in runs)}. '
+              f'Logs: {", ".join(r["logs"] for r in runs)}')
     return 0
 
 

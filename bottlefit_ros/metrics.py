@@ -78,6 +78,10 @@ class Summary:
 
     frames_delivered: int = 0
     frames_lost: int = 0
+    # Counted reasons for frames lost (e.g. replaced by newer at the edge), and
+    # what no counter explains: frames_lost - their sum, never below 0.
+    lost_by_reason: dict[str, int] = field(default_factory=dict)
+    lost_uncounted: int = 0
     duration_s: float = 0.0
     fps: float = 0.0
     modes: list[str] = field(default_factory=list)
@@ -385,6 +389,8 @@ def format_summary_table(s: Summary) -> str:
         f'model: {s.model}   mode: {"/".join(s.modes) or "-"}',
         f'frames delivered: {s.frames_delivered}   lost: {s.frames_lost}   '
         f'rate: {s.fps:.1f} fps',
+        *(['lost by reason: ' + ', '.join(f'{k} {v}' for k, v in s.lost_by_reason.items())
+           + f', uncounted {s.lost_uncounted}'] if s.lost_by_reason else []),
         'top-1 labels: ' + (', '.join(f'{label} x{n}' for label, n in s.top_labels) or '-'),
         '',
         f'{"stage":<14}{"p50 ms":>10}{"p95 ms":>10}',

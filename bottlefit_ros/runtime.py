@@ -400,7 +400,9 @@ class SeqGaps:
     :attr:`missed`. A source's first number is compared with ``first``, the
     number sources start from (frames sent before the receiver matched count
     as missed; a receiver started long after its source sees a
-    discontinuity). At most ``max_sources`` sources are remembered (least
+    discontinuity); those first gaps are also added to :attr:`unheard`, so a
+    receiver can tell frames sent before it heard a source from frames that
+    went missing later. At most ``max_sources`` sources are remembered (least
     recently seen forgotten first), so memory stays bounded.
     """
 
@@ -408,6 +410,7 @@ class SeqGaps:
         self.max_sources = max_sources
         self.max_gap = max_gap
         self.missed = 0
+        self.unheard = 0        # the part of missed sent before a source's first number here
         self.discontinuities = 0
         self._last: OrderedDict[Hashable, int] = OrderedDict()
 
@@ -415,6 +418,7 @@ class SeqGaps:
         """Record number ``seq`` from ``source`` (whose numbers start at
         ``first``; None: count from the first number seen, for a receiver that
         may join a source long running); return how many frames it shows missed."""
+        known = source in self._last
         last = self._last.pop(source, (seq if first is None else first) - 1)
         self._last[source] = seq
         if len(self._last) > self.max_sources:
@@ -422,6 +426,8 @@ class SeqGaps:
         gap = seq - last - 1
         if 0 < gap <= self.max_gap:
             self.missed += gap
+            if not known:
+                self.unheard += gap
             return gap
         if gap != 0:
             self.discontinuities += 1

@@ -62,6 +62,15 @@ def test_summary_round_trips_through_json_and_prints_every_stage():
         assert word in table
 
 
+def test_losses_by_reason_round_trip_and_print_with_the_uncounted():
+    s = summarize([record(0, 12.0), record(4, 14.0)])
+    assert 'lost by reason' not in format_summary_table(s)    # no reasons known
+    s.lost_by_reason, s.lost_uncounted = {'edge_dropped_replaced': 2, 'edge_rejected': 0}, 1
+    assert Summary.from_json(s.to_json()) == s
+    assert ('lost by reason: edge_dropped_replaced 2, edge_rejected 0, uncounted 1'
+            in format_summary_table(s))
+
+
 def test_empty_summary():
     s = summarize([], frames_sent=3)
     assert s.frames_delivered == 0 and s.frames_lost == 3

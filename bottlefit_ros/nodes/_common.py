@@ -78,8 +78,18 @@ LIFECYCLE_PARAMS = (
 )
 
 
-# Frames robot -> edge (bottleneck or JPEG): reliable, a short queue, volatile.
+# Frames robot -> edge (bottleneck or JPEG): reliable, volatile. The publisher
+# keeps a few until the edge has them (a frame sent while the edge is still
+# matching arrives); the edge's subscription keeps one (NEWEST_FRAME_QOS).
 FRAME_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# The edge's frame subscription: a queue of one, the newest frame wins. A frame
+# still waiting when a newer one arrives is replaced in DDS (the edge counts it,
+# dropped_replaced), so an edge that cannot keep up serves the newest work, not a
+# backlog, and latency stays bounded. The queue is one per topic, not per
+# publisher: several cameras on one edge topic replace each other's waiting
+# frames; give the edge a deeper queue with a qos_overrides parameter
+# (qos_overrides./bottleneck.subscription.depth) or a namespace per robot.
+NEWEST_FRAME_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 # Results: also transient-local, so results published while a subscriber is still
 # being matched (discovery at start-up takes longer on a loaded robot) reach it once
 # it matches, if it asks for transient-local (the monitor does). Volatile

@@ -34,10 +34,18 @@ monitor), a real match, so no frame is sent into the void. Under a manager
 the edge's, is the gate. With ``autostart`` in split and offload mode the
 camera cannot see whether the edge and the monitor have matched each other,
 so it also waits for the result topic to have a publisher and a subscriber in
-the graph, then ``start_delay_s``; results published earlier still reach a
-transient-local subscriber such as the monitor (``RESULT_QOS``), but with the
-discovery wait in their latency. In local mode the camera publishes the
-results itself, so the match is all it waits for.
+the graph, then ``start_delay_s`` (default 0). Edge and monitor hear of each
+other as this node hears of both, so they have usually matched by then (on
+loopback the first result's transport time is that of any frame); a result
+published before they match still reaches a transient-local subscriber such
+as the monitor (``RESULT_QOS``), with the rest of the discovery in its
+latency. A delay makes that less likely where discovery is slow. In local
+mode the camera publishes the results itself, so the match is all it waits for.
+
+Owned sources are read on a timer. A tick that comes while the node is still
+busy is not queued: rcl moves the next call to the next whole period, so the
+node reads the newest image instead of falling behind; periods skipped so are
+counted as ``capture_periods_skipped`` (frames never captured, not frames lost).
 
 An image that cannot be used (unsupported encoding, size that does not fit its
 data, more than ``max_image_pixels``) or a frame that fails anywhere is dropped,
@@ -90,9 +98,10 @@ PARAMS = (
     Param('start_when_subscribed', True, 'hold frames until the output topic has matched a '
           'subscriber; with autostart in split/offload mode, also until the result topic has '
           'a publisher and a subscriber, then start_delay_s'),
-    Param('start_delay_s', 1.0, 'with start_when_subscribed and autostart, split/offload '
+    Param('start_delay_s', 0.0, 'with start_when_subscribed and autostart, split/offload '
           'mode: wait this long after the subscribers appear, so they can match each other '
-          'too', min=0.0, max=60.0),
+          'too (results sent before still reach the transient-local monitor)',
+          min=0.0, max=60.0),
     Param('frame_id', 'camera', 'frame_id for frames from an owned source'),
     *COMPUTE_PARAMS,
     *LIFECYCLE_PARAMS,
@@ -126,6 +135,7 @@ class CameraNode(ManagedNode):
         self._ready_since: Time | None = None
         self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0,
                                  dropped_inactive=0, dropped_not_ready=0, frames_missed=0,
+                                 capture_periods_skipped=0,
                                  **{k: 0 for k in REJECT_KEYS})
         # image_raw samples that never reached the callback (replaced in the queue of
         # one by a newer image, or lost), from each driver's DDS sequence numbers.
@@ -138,6 +148,7 @@ class CameraNode(ManagedNode):
         self.pub = self.diag_pub = self.diag_timer = self.image_sub = None
         self.source = None
         self.timer = None
+        self._last_tick_ns: int | None = None
         self.start()
 
     # -- lifecycle ---------------------------------------------------------
@@ -184,6 +195,7 @@ class CameraNode(ManagedNode):
     def _activate(self) -> None:
         """Gate again from now; restart the owned source's timer unless it is done."""
         self._ready_since = None
+        self._last_tick_ns = None
         if self.timer is not None and not self._source_ended and not self._done():
             self.timer.reset()
 
@@ -225,6 +237,11 @@ class CameraNode(ManagedNode):
         return 0 < self.max_frames <= self.seq
 
     def _on_timer(self) -> None:
+        now_ns = time.monotonic_ns()
+        if self._last_tick_ns is not None:   # rcl skips the periods a late tick missed
+            periods = round((now_ns - self._last_tick_ns) / self.timer.timer_period_ns)
+            self.counters['capture_periods_skipped'] += max(0, periods - 1)
+        self._last_tick_ns = now_ns
         try:
             if self._done():
                 self.timer.cancel()
@@ -351,6 +368,7 @@ class CameraNode(ManagedNode):
         if self.timer is None:   # unconfigured: configure reads the new rate
             return result
         self.timer.timer_period_ns = int(1e9 / float(rates[-1].value))
+        self._last_tick_ns = None
         if not self.timer.is_canceled():
             self.timer.reset()   # the new period starts now, not after the old one
         return result

@@ -21,7 +21,14 @@ fingerprint, another model or split) is rejected with a log line (throttled;
 message strings escaped and shortened) and counted per reason in
 ``/diagnostics``; the node keeps serving. Frames lost before the callback (gaps
 in each publisher's DDS sample numbers, or in ``seq`` where rclpy does not
-report them) are counted as ``frames_missed``.
+report them) show which frames never reached the callback. Each subscription
+keeps only the newest frame (``NEWEST_FRAME_QOS``): a frame still waiting when
+a newer one arrives is replaced, so an edge slower than the frame rate serves
+the newest work instead of a backlog. Under the default RELIABLE subscription
+DDS resends what the link loses, so such gaps are counted as
+``dropped_replaced``; gaps before a publisher's first frame here (frames sent
+before this node heard it), and every gap under a BEST_EFFORT override (where a
+loss and a replacement look alike), as ``frames_missed``.
 
 Managed (lifecycle) node: parameters are declared at start; ``configure`` loads
 the model and creates the subscription and publishers; ``activate`` serves
@@ -33,9 +40,11 @@ With ``autostart`` (default) the node configures and activates itself; with
 from __future__ import annotations
 
 from collections import OrderedDict
+from copy import copy
 from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 
@@ -43,8 +52,8 @@ from bottlefit_ros.codec import CodecError, PayloadTooLargeError, UnknownCodecEr
 from bottlefit_ros.conversions import (classification_msg, encoded_from_msg, jpeg_from_msg,
                                        timings_from_msg)
 from bottlefit_ros.msg import Bottleneck, Classification
-from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
-                                        LIFECYCLE_PARAMS, MODEL_PARAMS, QOS_OVERRIDES,
+from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, HAS_MESSAGE_INFO, LIFECYCLE_PARAMS,
+                                        MODEL_PARAMS, NEWEST_FRAME_QOS, QOS_OVERRIDES,
                                         RESULT_QOS, Counters, ManagedNode, Param, model_spec,
                                         reject_read_only_and_invalid, run, safe_text,
                                         sample_source)
@@ -76,9 +85,11 @@ class EdgeNode(ManagedNode):
         super().__init__('edge_node', PARAMS)
         self.add_on_set_parameters_callback(reject_read_only_and_invalid(PARAMS))
         self.counters = Counters(frames_in=0, frames_served=0, frames_missed=0,
-                                 seq_discontinuities=0, dropped_inactive=0,
+                                 dropped_replaced=0, seq_discontinuities=0, dropped_inactive=0,
                                  **{k: 0 for k in REJECT_KEYS})
         self.seq_gaps = SeqGaps()
+        self._gaps_counted = 0          # seq_gaps.missed when last split by reason
+        self._gaps_are_replacements = True
         self._last_rejection = ''
         self.runner: EdgeRunner | None = None
         self._image_counts: OrderedDict[str, int] = OrderedDict()
@@ -97,14 +108,19 @@ class EdgeNode(ManagedNode):
             Classification, 'classification', RESULT_QOS,
             qos_overriding_options=QOS_OVERRIDES)
         callback = self._on_bottleneck_with_info if HAS_MESSAGE_INFO else self._on_bottleneck
+        # Copies: rclpy writes qos_overrides into the profile it is given.
         self.sub = self.create_subscription(
-            Bottleneck, 'bottleneck', callback, FRAME_QOS,
+            Bottleneck, 'bottleneck', callback, copy(NEWEST_FRAME_QOS),
             qos_overriding_options=QOS_OVERRIDES)
+        reliable = [self.sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE]
         if self.runner.accept_offload:
             callback = self._on_image_with_info if HAS_MESSAGE_INFO else self._on_image
             self.image_sub = self.create_subscription(
-                CompressedImage, 'image_raw/compressed', callback, FRAME_QOS,
+                CompressedImage, 'image_raw/compressed', callback, copy(NEWEST_FRAME_QOS),
                 qos_overriding_options=QOS_OVERRIDES)
+            reliable.append(self.image_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE)
+        # One count of gaps for both topics: replacements only if neither may lose frames.
+        self._gaps_are_replacements = all(reliable)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
                                             self._publish_diagnostics)
@@ -172,12 +188,8 @@ class EdgeNode(ManagedNode):
         no number); whether to serve it (not while inactive)."""
         if source is not None:
             self.seq_gaps.update(*source, first=1)
-        if self.seq_gaps.missed != self.counters['frames_missed']:
-            self.counters['frames_missed'] = self.seq_gaps.missed
-            self.get_logger().warning(
-                f'{self.seq_gaps.missed} frames missed so far (lost before this node\'s '
-                f'callback; latest gap before seq={seq} from '
-                f'{safe_text(frame_id or "?")})', throttle_duration_sec=5.0)
+        if self.seq_gaps.missed != self._gaps_counted:
+            self._count_gaps(seq, frame_id)
         self.counters['seq_discontinuities'] = self.seq_gaps.discontinuities
         if not self.active:   # seen (so no gap later), not served
             self.counters['dropped_inactive'] += 1
@@ -187,6 +199,26 @@ class EdgeNode(ManagedNode):
             return False
         self.counters['frames_in'] += 1
         return True
+
+    def _count_gaps(self, seq: int, frame_id: str) -> None:
+        """Split the frames that never reached a callback by reason (see the
+        module docstring) and log when a count grows (throttled)."""
+        gaps = self.seq_gaps
+        self._gaps_counted = gaps.missed
+        replaced = gaps.missed - gaps.unheard if self._gaps_are_replacements else 0
+        missed = gaps.missed - replaced
+        where = f'latest before seq={seq} from {safe_text(frame_id or "?")}'
+        if missed != self.counters['frames_missed']:
+            self.counters['frames_missed'] = missed
+            self.get_logger().warning(
+                f'{missed} frames missed so far (never reached this node\'s callback; '
+                f'{where})', throttle_duration_sec=5.0)
+        if replaced != self.counters['dropped_replaced']:
+            self.counters['dropped_replaced'] = replaced
+            self.get_logger().info(
+                f'{replaced} frames replaced by newer ones before they could be served so '
+                f'far (this node is slower than the frame rate; {where})',
+                throttle_duration_sec=5.0)
 
     def _serve(self, work: Callable[[], EdgeOutput], *, header: Header, seq: int, mode: str,
                model: str, payload_bytes: int, robot: StageTimes) -> None:
@@ -230,7 +262,8 @@ class EdgeNode(ManagedNode):
     def _publish_diagnostics(self) -> None:
         rejected = sum(self.counters[k] for k in REJECT_KEYS)
         self.diag_pub.publish(self.counters.status(
-            self, f'{self.counters["frames_served"]} served, {rejected} rejected'
+            self, f'{self.counters["frames_served"]} served, {rejected} rejected, '
+            f'{self.counters["dropped_replaced"]} replaced by newer'
             + ('' if self.active else ' (inactive)'),
             warn_keys=(*REJECT_KEYS, 'frames_missed'),
             extra={'last_rejection': self._last_rejection}))

@@ -28,7 +28,10 @@ not): a camera restart (``seq_restarts``) starts a new count, a forged seq adds
 no losses. Frames lost after the last delivered one (an edge that stopped
 answering) come from the ``frames_sent`` counter in the /diagnostics status of
 ``camera_node`` in this monitor's namespace, once it is ``TAIL_GRACE_S`` old, so
-frames still in flight do not count.
+frames still in flight do not count. Why they were lost comes from the edge's
+/diagnostics counters (``EDGE_DROP_KEYS``: replaced by a newer frame, missed,
+dropped while inactive, rejected): the status and the summary give each, and
+``frames_lost_uncounted``, the losses no counter explains.
 
 Totals and percentiles for the whole run are kept in bounded memory
 (:class:`~bottlefit_ros.metrics.RunningSummary`), whatever the run's length.
@@ -87,6 +90,8 @@ WARN_INTERVAL_S = 5.0   # at most one warning per reason in this time
 CAMERA_NODE = 'camera_node'   # the camera beside this monitor, in its namespace
 EDGE_NODE = 'edge_node'       # the edge serving it, in the same namespace
 TAIL_GRACE_S = 1.0      # a camera's frames_sent counts for losses once this old
+# The edge's counters of frames it did not answer (edge_node.py), by reason.
+EDGE_DROP_KEYS = ('dropped_replaced', 'frames_missed', 'dropped_inactive')
 # SeqTracker outcomes that are counted, not measured: counter, and why (for the log).
 _UNMEASURED = {
     SeqTracker.DUPLICATE: ('results_duplicate', 'was already delivered (a duplicate)'),
@@ -144,6 +149,7 @@ class MonitorNode(Node):
         self._camera_name = f'{self.get_namespace().rstrip("/")}/{CAMERA_NODE}'
         self._edge_name = f'{self.get_namespace().rstrip("/")}/{EDGE_NODE}'
         self._edge_rejected = 0
+        self._edge_drops: dict[str, int] = {}   # 'edge_<counter>' -> the edge's latest count
         self._camera_sent: deque[tuple[float, int]] = deque(maxlen=64)  # (monotonic, sent)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         self.create_timer(float(p['summary_period_s']), self._periodic)
@@ -254,6 +260,9 @@ class MonitorNode(Node):
         values = {kv.key: kv.value for kv in st.values}
         rejected = sum(int(v) for k, v in values.items()
                        if k.startswith('rejected_') and v.isdigit())
+        drops = {f'edge_{k}': int(values[k]) for k in EDGE_DROP_KEYS
+                 if values.get(k, '').isdigit()}
+        self._edge_drops = {**drops, 'edge_rejected': rejected}
         if rejected > self._edge_rejected:
             self.counters['edge_rejected'] = rejected
             self._warn('edge_rejected', f'{self._edge_name} rejected {rejected} frames so far; '
@@ -266,6 +275,12 @@ class MonitorNode(Node):
         now = time.monotonic()
         settled = [sent for t, sent in self._camera_sent if now - t >= TAIL_GRACE_S]
         return self.seqs.lost + (self.seqs.unanswered(settled[-1]) if settled else 0)
+
+    def lost_by_reason(self, lost: int) -> tuple[dict[str, int], int]:
+        """The edge's counts of frames it did not answer, by reason, and the
+        part of ``lost`` they do not explain (never below 0)."""
+        drops = dict(self._edge_drops)
+        return drops, max(0, lost - sum(drops.values()))
 
     def _reject(self, msg: Classification, reason: str, why: str) -> None:
         self.counters['results_rejected'] += 1
@@ -310,6 +325,7 @@ class MonitorNode(Node):
         arrived = self.counters['results_in'] - self._period_in
         self._period_in = self.counters['results_in']
         frames, lost = len(self.run_stats), self.frames_lost()
+        drops, uncounted = self.lost_by_reason(lost)
         fps = s.frames_delivered / elapsed_s if elapsed_s > 0 else float('nan')
         e2e = s.latency_ms.get('e2e_ms', {})
         energy = 'measured' if s.energy_measured else 'estimated'
@@ -325,7 +341,8 @@ class MonitorNode(Node):
                                    f'{elapsed_s:.1f} s{unmeasured}')
         self.diag_pub.publish(self.counters.status(
             self, f'{frames} frames', warn_keys=WARN_KEYS,
-            extra={'frames_lost': str(lost),
+            extra={'frames_lost': str(lost), 'frames_lost_uncounted': str(uncounted),
+                   **{k: str(v) for k, v in drops.items()},
                    'camera_frames_sent': str(self._camera_sent[-1][1] if self._camera_sent
                                              else ''),
                    'period_frames': str(s.frames_delivered), 'period_s': f'{elapsed_s:.2f}',
@@ -337,7 +354,9 @@ class MonitorNode(Node):
 
     def summary(self) -> Summary:
         """The whole run so far (bounded memory, see :class:`RunningSummary`)."""
-        return self.run_stats.summary(frames_lost=self.frames_lost())
+        s = self.run_stats.summary(frames_lost=self.frames_lost())
+        s.lost_by_reason, s.lost_uncounted = self.lost_by_reason(s.frames_lost)
+        return s
 
     def close(self) -> None:
         """Stop power sampling, write the summary (log + JSON), close the logs."""

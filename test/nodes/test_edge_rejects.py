@@ -62,8 +62,11 @@ def test_malformed_frames_rejected_counted_and_valid_frames_served(nodes, ros_no
                               split=robot.info.split, head_fingerprint=robot.head_fingerprint,
                               timings=out.timings)
 
+    # Frames come in pairs faster than the edge serves them: a queue deep enough for
+    # all (qos_overrides), so none is replaced by a newer one (test_newest_frame_wins).
     edge = nodes.start('edge_node', max_payload_bytes=MAX_PAYLOAD, num_threads=1,
-                       diagnostics_period_s=0.2)
+                       diagnostics_period_s=0.2,
+                       **{'qos_overrides./bottleneck.subscription.depth': 100})
     qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     pub = ros_node.node.create_publisher(Bottleneck, 'bottleneck', qos)
     results: dict[int, Classification] = {}

@@ -20,6 +20,9 @@ def test_first_number_of_a_source_is_compared_with_where_sources_start() -> None
     assert gaps.update('c', 5) == 5               # 0..4 sent before we heard c
     assert gaps.update('d', 50_000) == 0          # started long before us
     assert (gaps.missed, gaps.discontinuities) == (5, 1)
+    assert gaps.unheard == 5                      # all before c's first number here
+    assert gaps.update('c', 8) == 2
+    assert (gaps.missed, gaps.unheard) == (7, 5)  # 6, 7 went missing later
 
 
 def test_first_none_counts_from_the_first_number_seen() -> None:

@@ -5,10 +5,12 @@ The recorded long run (docs/fuzz.md) is the same campaign with 10 000 per node."
 from __future__ import annotations
 
 import pytest
+import yaml
 
 pytest.importorskip('bottlefit_ros.msg', reason='needs the colcon-built package (`make test`)')
 
 from bottlefit_ros.fuzz import campaign, format_report
+from bottlefit_ros.launcher import default_params_file
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -17,7 +19,16 @@ RSS_GROWTH_MB = 150      # a node may grow this much while fuzzed (allocator, ca
 
 
 def test_every_node_survives_hostile_peers_and_serves_valid_frames(domain_id, tmp_path):
-    r = campaign(tmp_path, count=HOSTILE, rate_hz=20.0, valid_hz=4.0, timeout_s=240)
+    # The edge keeps only the newest frame by default (test_newest_frame_wins): a
+    # flood would replace most hostile frames before its checks see them. Here every
+    # one is to reach them, so its queue is ten deep, as it was before (qos_overrides).
+    params = yaml.safe_load(open(default_params_file()))
+    params['/**/edge_node']['ros__parameters']['qos_overrides'] = {
+        '/bottleneck': {'subscription': {'depth': 10}}}
+    params_file = tmp_path / 'params.yaml'
+    params_file.write_text(yaml.safe_dump(params))
+    r = campaign(tmp_path, count=HOSTILE, rate_hz=20.0, valid_hz=4.0, timeout_s=240,
+                 params_file=str(params_file))
     table = format_report(r)
     assert r['fuzzer_exit_codes'] == {'camera': 0, 'edge': 0, 'monitor': 0}, table
     assert all(r['alive'].values()), table

@@ -98,8 +98,11 @@ def test_manager_brings_the_pipeline_up_pauses_resumes_and_takes_it_down(nodes, 
     ros_node.node.create_subscription(Classification, 'classification',
                                       lambda m: results.append(m.seq), RESULT_QOS)
     diag = Diagnostics(ros_node)
+    # Every frame is to be answered even when a loaded test machine makes the edge
+    # slower than 10 Hz for a while: a queue deeper than its default of one.
     edge_proc = nodes.start('edge_node', autostart=False, num_threads=1,
-                            diagnostics_period_s=0.2)
+                            diagnostics_period_s=0.2,
+                            **{'qos_overrides./bottleneck.subscription.depth': 10})
     camera_proc = nodes.start('camera_node', autostart=False, source='folder', rate_hz=10.0,
                               num_threads=1, diagnostics_period_s=0.2)
     edge = Managed(ros_node, wait_for, 'edge_node')
