@@ -5,6 +5,8 @@ period, split resumes within 5 s of the edge's return, and every frame the
 camera sent ends as exactly one outcome."""
 from __future__ import annotations
 
+import json
+import signal
 import time
 from dataclasses import dataclass
 
@@ -69,6 +71,18 @@ def camera_values(diagnostics) -> dict[str, int]:
     return {k: int(v) for k, v in diagnostics.get('camera_node', {}).items() if v.isdigit()}
 
 
+@pytest.mark.parametrize('params', [{'modes': ['split', 'teleport']},
+                                    {'deadline_ms': 300.0, 'modes': ['split', 'offload']}],
+                         ids=['unknown mode', 'deadline without local'])
+def test_modes_that_cannot_work_are_one_fatal_line(nodes, wait_for, params):
+    proc = nodes.start('camera_node', source='synthetic', num_threads=1, **params)
+    assert wait_for(lambda: proc.poll() is not None, timeout_s=60), nodes.logs()
+    log = nodes.log('camera_node')
+    fatal = [line for line in log.splitlines() if 'FATAL' in line]
+    assert proc.returncode == 2 and 'Traceback' not in log, log
+    assert len(fatal) == 1 and 'modes' in fatal[0], log
+
+
 def test_mode_switch_split_local_split_loses_no_frame(nodes, ros_node, diagnostics, wait_for):
     n_frames = 50
     results = collect_results(ros_node)
@@ -110,11 +124,14 @@ def edge_subscriptions(ros_node) -> set[bytes]:
             ros_node.node.get_subscriptions_info_by_topic('/bottleneck')}
 
 
-def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagnostics, wait_for):
+def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagnostics, wait_for,
+                                                         tmp_path):
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
 
     results = collect_results(ros_node)
+    summary_path = tmp_path / 'summary.json'
+    monitor = nodes.start('monitor_node', summary_path=str(summary_path), summary_period_s=1.0)
     edge = nodes.start('edge_node', num_threads=1)
     nodes.start('camera_node', source='synthetic', rate_hz=FALLBACK_RATE_HZ,
                 deadline_ms=DEADLINE_MS, num_threads=1)
@@ -180,6 +197,15 @@ def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagno
     resumed = min(r.arrival_ns for r in results if r.mode == 'split' and r.arrival_ns > back_ns)
     assert (resumed - back_ns) / 1e9 <= 5.0
     assert values['edge_lost'] >= 1
+    # The monitor shows the camera's account: in /diagnostics, its log, its summary.
+    shown = diagnostics['monitor_node']
+    assert all(shown[f'camera_{k}'] == str(values[k]) for k in
+               ('answered_edge', 'answered_fallback', 'dropped_stale', 'in_flight')), shown
+    monitor.send_signal(signal.SIGINT)
+    assert wait_for(lambda: monitor.poll() is not None, timeout_s=30), nodes.logs()
+    account = json.loads(summary_path.read_text())['camera_account']
+    assert account['answered_fallback'] == values['answered_fallback'], account
+    assert f'{values["answered_fallback"]} fallback' in nodes.log('monitor_node')
     print(f'first fallback {took_ms:.0f} ms after capture (deadline {DEADLINE_MS:g} ms, '
           f'period {1e3 / FALLBACK_RATE_HZ:g} ms); split resumed '
           f'{(resumed - back_ns) / 1e9:.2f} s after the edge returned; {values}')
