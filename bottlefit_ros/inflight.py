@@ -242,12 +242,16 @@ class EdgeLiveness:
         """A frame sent to the edge missed its deadline."""
         self.misses += 1
 
+    def probe_due(self, now_s: float) -> bool:
+        """Whether a lost but matched edge is due a probe at ``now_s``."""
+        return self.matched > 0 and now_s - self._last_probe_s >= self.probe_period_s
+
     def should_send(self, now_s: float) -> bool:
         """Whether the frame read at ``now_s`` goes to the edge: while it is
         alive, and while it is lost but matched, one probe per ``probe_period_s``."""
         if self.alive:
             return True
-        if self.matched > 0 and now_s - self._last_probe_s >= self.probe_period_s:
+        if self.probe_due(now_s):
             self._last_probe_s = now_s
             self.probes += 1
             return True

@@ -10,10 +10,17 @@ the whole model here and published on ``classification`` with mode
 ``fallback`` and the frame's ``seq``. The edge's liveness comes from the
 matched subscription count of the publisher that sends frames to it (DDS) and
 from deadline misses.
+
+With an ``observer`` (the adaptive policy's ``observe``), every frame answered
+gives it an :class:`~bottlefit_ros.policy.Observation`: robot and edge compute
+from the result's timings, transport as the rest of the time from the camera
+starting on the frame to the result; a missed deadline is observed as that
+mode taking at least the deadline.
 """
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
@@ -25,7 +32,7 @@ from bottlefit_ros.inflight import (ANSWERED_FALLBACK, ANSWERED_LOCAL, EdgeLiven
                                     FrameLedger)
 from bottlefit_ros.msg import Classification
 from bottlefit_ros.nodes._common import QOS_OVERRIDES, safe_text
-from bottlefit_ros.policy import EDGE_MODES
+from bottlefit_ros.policy import EDGE_MODES, Observation
 from bottlefit_ros.runtime import RobotOutput, RobotRunner
 
 # The edge's results: reliable and volatile (history from before this camera
@@ -38,7 +45,7 @@ LOG_EVERY_S = 5.0
 class FallbackGuard:
     """See the module docstring. ``result_pub`` publishes ``classification``."""
 
-    def __init__(self, node, runner: RobotRunner, result_pub, *, deadline_s: float,
+    def __init__(self, node, runner: RobotRunner, result_pub, edge_pub, *, deadline_s: float,
                  capacity: int, max_age_s: float, lost_after: int) -> None:
         self.node = node
         self.runner = runner
@@ -48,13 +55,20 @@ class FallbackGuard:
         self.edge = EdgeLiveness(lost_after=lost_after, probe_period_s=PROBE_PERIOD_S)
         self.edge_lost = 0        # times the edge was declared lost
         self._was_alive = False
-        self._edge_pub = None
+        self._edge_pub = edge_pub     # None: no edge mode loaded
+        self.observer: Callable[[Observation], None] | None = None
         self.sub = node.create_subscription(Classification, 'classification', self._on_result,
                                             RESULT_SUB_QOS, qos_overriding_options=QOS_OVERRIDES)
         # Deadlines are checked this often: a fallback comes at most this late.
         self.timer = node.create_timer(min(0.02, max(0.005, deadline_s / 10)), self._on_timer)
 
     # -- the camera's side -------------------------------------------------
+    def edge_alive(self) -> bool:
+        """Whether the edge answers now (DDS match refreshed)."""
+        if self._edge_pub is not None:
+            self._update_matched()
+        return self.edge.alive
+
     def send_to_edge(self, edge_pub, now_s: float) -> bool:
         """Whether the frame read at ``now_s`` goes to the edge through
         ``edge_pub`` (else the camera answers it here at once, as a fallback)."""
@@ -69,6 +83,7 @@ class FallbackGuard:
         goes in flight."""
         if out.result is not None:
             self.ledger.record(ANSWERED_FALLBACK if fallback else ANSWERED_LOCAL)
+            self._observe('local', out.timings, 0, 0.0, 0.0)
             return
         key = (stamp.sec, stamp.nanosec, frame_id)
         for frame in self.ledger.add(key, seq, started_s, data=out):
@@ -102,6 +117,9 @@ class FallbackGuard:
             kind, frame = self.ledger.answer((stamp.sec, stamp.nanosec, msg.header.frame_id))
             if kind == FrameLedger.MATCHED:
                 self.edge.answered()
+                t = msg.timings
+                self._observe(msg.mode, t, int(msg.payload_bytes), t.decode_ms + t.tail_ms,
+                              (time.monotonic() - frame.started_s) * 1e3)
                 self._note_state()
             elif kind == FrameLedger.LATE:
                 self.node.get_logger().info(
@@ -140,6 +158,18 @@ class FallbackGuard:
                                            throttle_duration_sec=LOG_EVERY_S)
             return
         self.ledger.settle(frame, ANSWERED_FALLBACK)
+        # That mode took at least this long: what the policy should know of it.
+        self._observe(out.mode, out.timings, out.payload_bytes, 0.0,
+                      (time.monotonic() - frame.started_s) * 1e3)
+
+    def _observe(self, mode: str, t, payload_bytes: int, edge_ms: float,
+                 e2e_ms: float) -> None:
+        if self.observer is None:
+            return
+        robot_ms = t.preprocess_ms + t.head_ms + t.encode_ms
+        self.observer(Observation(mode, robot_ms, edge_ms, payload_bytes,
+                                  max(0.0, e2e_ms - robot_ms - edge_ms) if mode != 'local'
+                                  else 0.0))
 
     def _update_matched(self) -> None:
         self.edge.update_matched(self._edge_pub.get_subscription_count())

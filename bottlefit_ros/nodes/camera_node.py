@@ -31,6 +31,15 @@ Every frame sent ends as exactly one of ``answered_edge``,
 :mod:`bottlefit_ros.inflight`. ``/diagnostics`` shows these counts and
 ``in_flight``.
 
+Adaptive mode (``adaptive: true``; needs ``deadline_ms`` > 0): per frame,
+:class:`bottlefit_ros.policy.ModePolicy` picks among the loaded ``modes`` the
+one of least predicted latency, from what the answered frames measured (robot
+and edge compute, bytes, transport), with hysteresis, a probe of another mode
+every ``adaptive_probe_every`` frames, edge modes only while the edge is alive,
+and an optional ``adaptive_bandwidth_cap_bps``. Its switches are logged and
+counted as ``mode_switches`` (probes as ``adaptive_probes``); ``mode`` is then
+not settable.
+
 Managed (lifecycle) node: parameters are declared at start; ``configure``
 loads the model, opens the source (or subscribes ``image_raw``) and creates the
 publishers; ``activate`` starts frames (the owned source's timer runs,
@@ -80,6 +89,7 @@ from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_
                                         reject_read_only_and_invalid, run, safe_text,
                                         sample_source)
 from bottlefit_ros.nodes._fallback import FallbackGuard
+from bottlefit_ros.policy import ModePolicy, PolicyConfig
 from bottlefit_ros.runtime import RobotRunner, SeqGaps
 from bottlefit_ros.sources import open_source
 
@@ -97,6 +107,12 @@ PARAMS = (
     Param('fallback_max_age_ms', 1000.0, 'with deadline_ms: a frame older than this when its '
           'deadline is handled is dropped (dropped_stale), not classified here (at least '
           'deadline_ms)', min=0.0, max=600_000.0),
+    Param('adaptive', False, 'with deadline_ms: choose the mode per frame among modes, by '
+          'least predicted latency from measured costs (bottlefit_ros.policy)'),
+    Param('adaptive_probe_every', 50, 'adaptive: frames between probes of another mode; '
+          '0 = never', min=0, max=100_000),
+    Param('adaptive_bandwidth_cap_bps', 0.0, 'adaptive: edge modes whose bytes per frame at '
+          'rate_hz exceed this are not used; 0 = no cap', min=0.0, max=1e12),
     Param('edge_lost_after', 3, 'with deadline_ms: the edge counts as lost after this many '
           'frames in a row missed their deadline; new frames are then answered here at once',
           min=1, max=10_000),
@@ -154,7 +170,7 @@ class CameraNode(ManagedNode):
         self._ready_since: Time | None = None
         self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0,
                                  dropped_inactive=0, dropped_not_ready=0, frames_missed=0,
-                                 mode_switches=0,
+                                 mode_switches=0, adaptive_probes=0,
                                  **{k: 0 for k in REJECT_KEYS})
         # image_raw samples that never reached the callback (replaced in the queue of
         # one by a newer image, or lost), from each driver's DDS sequence numbers.
@@ -164,6 +180,7 @@ class CameraNode(ManagedNode):
         self._source_ended = False
         self.runner: RobotRunner | None = None
         self.guard: FallbackGuard | None = None     # deadline_ms > 0
+        self.policy: ModePolicy | None = None       # adaptive
         self.pub = self.diag_pub = self.diag_timer = self.image_sub = None
         self._pubs: dict = {}     # loaded mode -> its output publisher (self.pub: the current)
         self.source = None
@@ -194,10 +211,21 @@ class CameraNode(ManagedNode):
         if deadline_ms > 0:
             self.runner.warm_up()     # the first fallback has a deadline to keep
             self.guard = FallbackGuard(
-                self, self.runner, self._pubs['local'], deadline_s=deadline_ms / 1e3,
+                self, self.runner, self._pubs['local'],
+                self._pubs.get('split', self._pubs.get('offload')), deadline_s=deadline_ms / 1e3,
                 capacity=int(p['max_in_flight']),
                 max_age_s=float(p['fallback_max_age_ms']) / 1e3,
                 lost_after=int(p['edge_lost_after']))
+        if bool(p['adaptive']):
+            if self.guard is None:
+                raise ValueError('parameter adaptive needs deadline_ms > 0 (its results feed '
+                                 'the policy, and the fallback covers a probe the edge misses)')
+            rate = float(p['rate_hz']) if p['source'] != 'topic' else 10.0
+            self.policy = ModePolicy(PolicyConfig(
+                modes=self.runner.modes, probe_every=int(p['adaptive_probe_every']),
+                bandwidth_cap_bps=float(p['adaptive_bandwidth_cap_bps']), frame_rate_hz=rate),
+                initial=self.mode)
+            self.guard.observer = self.policy.observe
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
                                             self._publish_diagnostics)
@@ -235,6 +263,7 @@ class CameraNode(ManagedNode):
     def _release(self) -> None:
         """Destroy timers, subscription and publishers; close the source; drop the model."""
         guard, self.guard = self.guard, None
+        self.policy = None
         if guard is not None:
             guard.close()
         self._destroy_entities(self.timer, self.diag_timer, self.image_sub, self.diag_pub,
@@ -334,10 +363,11 @@ class CameraNode(ManagedNode):
         the edge cannot answer now is answered here at once (mode fallback)."""
         started = time.monotonic()
         guard = self.guard
-        edge = guard is not None and self.mode != 'local'
-        here = edge and not guard.send_to_edge(self.pub, started)
+        mode = self.mode if self.policy is None else self._adaptive_mode(started)
+        edge = guard is not None and mode != 'local'
+        here = edge and not guard.send_to_edge(self._pubs[mode], started)
         try:
-            out = self.runner.process(rgb, mode='local' if here else None,
+            out = self.runner.process(rgb, mode='local' if here else mode,
                                       keep_input=edge and not here)
         except ValueError as exc:
             self._reject('malformed', f'cannot process a {getattr(rgb, "shape", "?")} frame: '
@@ -402,6 +432,9 @@ class CameraNode(ManagedNode):
             return SetParametersResult(
                 successful=False, reason='rate_hz applies to sources this node owns; with '
                 'source "topic" frames come at the camera driver\'s rate')
+        if modes and self.policy is not None:
+            return SetParametersResult(successful=False, reason='mode is chosen per frame by '
+                                       'the adaptive policy (adaptive: true)')
         if modes and self.runner is not None and modes[-1].value not in self.runner.modes:
             return SetParametersResult(
                 successful=False, reason=f'mode {safe_text(modes[-1].value)} was not loaded at '
@@ -415,7 +448,23 @@ class CameraNode(ManagedNode):
             self.timer.reset()   # the new period starts now, not after the old one
         return result
 
-    def _switch_mode(self, mode: str) -> None:
+    def _adaptive_mode(self, now_s: float) -> str:
+        """This frame's mode, from the adaptive policy; its switches (not its
+        one-frame probes) become the node's mode. While the edge is lost, the
+        guard's liveness probe (one frame a second to a matched edge) still goes
+        to the edge, so an edge that answers again is seen."""
+        alive = self.guard.edge_alive()
+        self.policy.set_edge_available(alive)
+        decision = self.policy.choose()
+        if self.policy.mode != self.mode:
+            self._switch_mode(self.policy.mode, why=f' (adaptive: {decision.reason})')
+        if decision.reason == 'probe':
+            self.counters['adaptive_probes'] += 1
+        if not alive and decision.mode == 'local' and self.guard.edge.probe_due(now_s):
+            return next((m for m in self.runner.modes if m != 'local'), 'local')
+        return decision.mode
+
+    def _switch_mode(self, mode: str, why: str = '') -> None:
         """Send frames in ``mode`` from the next one on (unconfigured: configure
         loads it); logged and counted."""
         old, self.mode = self.mode, mode
@@ -424,7 +473,7 @@ class CameraNode(ManagedNode):
             self.pub = self._pubs[mode]
         if mode != old:
             self.counters['mode_switches'] += 1
-            self.get_logger().info(f'mode {old} -> {mode} from frame seq={self.seq} '
+            self.get_logger().info(f'mode {old} -> {mode} from frame seq={self.seq}{why} '
                                    f'[mode_switches: {self.counters["mode_switches"]}]')
 
     def _publish_diagnostics(self) -> None:

@@ -209,3 +209,42 @@ def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagno
     print(f'first fallback {took_ms:.0f} ms after capture (deadline {DEADLINE_MS:g} ms, '
           f'period {1e3 / FALLBACK_RATE_HZ:g} ms); split resumed '
           f'{(resumed - back_ns) / 1e9:.2f} s after the edge returned; {values}')
+
+
+def test_adaptive_policy_tries_every_mode_and_leaves_a_killed_edge(nodes, ros_node, diagnostics,
+                                                                   wait_for):
+    """adaptive: true on real frames: every loaded mode is observed (probes), a
+    killed edge's modes are not used (only its liveness probes, which fall back),
+    and the edge is used again once it is back. Which mode wins depends on this
+    machine: not asserted."""
+    results = collect_results(ros_node)
+    edge = nodes.start('edge_node', num_threads=1)
+    nodes.start('camera_node', source='synthetic', rate_hz=FALLBACK_RATE_HZ,
+                deadline_ms=DEADLINE_MS, modes=['split', 'local', 'offload'], adaptive=True,
+                adaptive_probe_every=10, num_threads=1)
+    assert wait_for(lambda: {r.mode for r in results} >= {'split', 'local', 'offload'},
+                    timeout_s=120, poll=ros_node.spin), nodes.logs()
+    assert wait_for(lambda: camera_values(diagnostics).get('adaptive_probes', 0) >= 2,
+                    timeout_s=10, poll=ros_node.spin), nodes.logs()
+    first_edge = edge_subscriptions(ros_node)
+
+    edge.kill()
+    edge.wait()
+    # (local may have won already on this machine; if not, the policy leaves
+    # the edge modes with reason no_edge)
+    assert wait_for(lambda: diagnostics['camera_node'].get('edge_alive') == 'false'
+                    and diagnostics['camera_node'].get('mode') == 'local', timeout_s=30,
+                    poll=ros_node.spin), nodes.logs()
+    left_ns = time.time_ns()
+    assert wait_for(lambda: sum(r.arrival_ns > left_ns for r in results) >= 10, timeout_s=30,
+                    poll=ros_node.spin), nodes.logs()
+    after = {r.mode for r in results if r.arrival_ns > left_ns}
+    assert after <= {'local', 'fallback'}, after     # probes of the dead edge fell back
+    assert diagnostics['camera_node']['mode'] == 'local'
+
+    nodes.start('edge_node', num_threads=1)
+    assert wait_for(lambda: edge_subscriptions(ros_node) - first_edge, timeout_s=120,
+                    poll=ros_node.spin), nodes.logs()
+    back_ns = time.time_ns()
+    assert wait_for(lambda: any(r.mode in ('split', 'offload') and r.arrival_ns > back_ns
+                                for r in results), timeout_s=10, poll=ros_node.spin), nodes.logs()
