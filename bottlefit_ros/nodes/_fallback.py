@@ -92,10 +92,10 @@ class FallbackGuard:
                 f'max_in_flight {self.ledger.capacity})', throttle_duration_sec=LOG_EVERY_S)
 
     def status(self) -> dict[str, str]:
-        """This guard's /diagnostics values."""
+        """This guard's /diagnostics values (integers, as all the camera's)."""
         return {**{k: str(v) for k, v in self.ledger.account().items()},
                 'unknown_results': str(self.ledger.unknown_results),
-                'edge_alive': str(self.edge.alive).lower(), 'edge_lost': str(self.edge_lost),
+                'edge_alive': str(int(self.edge.alive)), 'edge_lost': str(self.edge_lost),
                 'edge_probes': str(self.edge.probes),
                 'deadline_ms': f'{self.ledger.deadline_s * 1e3:g}'}
 

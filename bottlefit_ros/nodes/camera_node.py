@@ -11,8 +11,8 @@ the node runs (``ros2 param set /camera_node mode local``), to any of the modes
 loaded at configure (``modes``; default: ``mode``, plus ``local`` when
 ``deadline_ms`` is set): every model part and publisher they need exists from
 configure, so a switch takes effect from the next frame and loses none; it is
-logged and counted (``mode_switches`` in ``/diagnostics``, which also shows the
-current ``mode``).
+logged and counted (``mode_switches`` in ``/diagnostics``, whose message starts
+with the current mode: ``split: 120 frames sent, 0 rejected``).
 
 Deadline and fallback (``deadline_ms`` > 0; needs ``local`` among ``modes``):
 each frame sent to the edge is kept in flight, with the whole model's input,
@@ -284,7 +284,9 @@ class CameraNode(ManagedNode):
         if not self.wait_for_subscribers:
             self._ready_since = self.get_clock().now()
             return True
-        if self.pub.get_subscription_count() == 0:
+        # (not counting this node's own result subscription, in local mode)
+        own = int(self.guard is not None and self.pub is self._pubs.get('local'))
+        if self.pub.get_subscription_count() <= own:
             return False
         if not self.autostart or self.mode == 'local':
             self._ready_since = self.get_clock().now()
@@ -481,7 +483,7 @@ class CameraNode(ManagedNode):
             self, f'{self.mode}: {self.counters["frames_sent"]} frames sent, '
             f'{self.counters["frames_rejected"]} rejected'
             + ('' if self.active else ' (inactive)'), warn_keys=REJECT_KEYS,
-            extra={'mode': self.mode, **(self.guard.status() if self.guard else {})}))
+            extra=self.guard.status() if self.guard else None))
 
 
 def modes_to_load(mode: str, modes: list[str] | str, deadline_ms: float) -> tuple[str, ...]:

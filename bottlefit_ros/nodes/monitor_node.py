@@ -256,7 +256,8 @@ class MonitorNode(Node):
                         self._camera_sent.append((time.monotonic(), sent))
                 values = {kv.key: kv.value for kv in st.values}
                 self._camera_account = read_account(values) or self._camera_account
-                self._camera_mode = safe_text(values.get('mode', ''), 16)
+                mode = st.message.partition(':')[0]     # "split: 12 frames sent, ..."
+                self._camera_mode = mode if mode in RESULT_MODES else ''
         except Exception as exc:  # noqa: BLE001 - no status may stop the monitor
             self.counters['camera_diagnostics_rejected'] += 1
             self._warn('camera_diagnostics', f'unreadable status of {self._camera_name} on '

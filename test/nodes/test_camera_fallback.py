@@ -71,6 +71,20 @@ def camera_values(diagnostics) -> dict[str, int]:
     return {k: int(v) for k, v in diagnostics.get('camera_node', {}).items() if v.isdigit()}
 
 
+def camera_mode(ros_node) -> dict[str, str]:
+    """``{'mode': ...}``: the camera's current mode, from its /diagnostics message
+    (``"split: 12 frames sent, 0 rejected"``), updated as ``ros_node`` spins."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    latest = {'mode': ''}
+
+    def on_diag(arr: DiagnosticArray) -> None:
+        for st in arr.status:
+            if st.hardware_id == 'camera_node':
+                latest['mode'] = st.message.partition(':')[0]
+    ros_node.node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
+    return latest
+
+
 @pytest.mark.parametrize('params', [{'modes': ['split', 'teleport']},
                                     {'deadline_ms': 300.0, 'modes': ['split', 'offload']}],
                          ids=['unknown mode', 'deadline without local'])
@@ -84,11 +98,17 @@ def test_modes_that_cannot_work_are_one_fatal_line(nodes, wait_for, params):
 
 
 def test_mode_switch_split_local_split_loses_no_frame(nodes, ros_node, diagnostics, wait_for):
+    """With a (generous) deadline, so that a frame the reliable keep-last-10 queue
+    drops while the edge is busy (its cold first frames on a loaded machine) is
+    answered too and the comparison is about the switch: every frame sent has
+    exactly one answer, in the mode it was sent in."""
     n_frames = 50
     results = collect_results(ros_node)
+    shown = camera_mode(ros_node)
     nodes.start('edge_node', num_threads=1)
     camera = nodes.start('camera_node', source='synthetic', rate_hz=RATE_HZ,
-                         max_frames=n_frames, modes=['split', 'local'], num_threads=1)
+                         max_frames=n_frames, modes=['split', 'local'], deadline_ms=2000.0,
+                         num_threads=1)
     assert wait_for(lambda: len(results) >= 10, timeout_s=120, poll=ros_node.spin), nodes.logs()
     # A mode not loaded is refused, and nothing changes.
     refused = set_mode(ros_node, wait_for, 'offload')
@@ -97,25 +117,37 @@ def test_mode_switch_split_local_split_loses_no_frame(nodes, ros_node, diagnosti
     assert wait_for(lambda: sum(r.mode == 'local' for r in results) >= 10, timeout_s=60,
                     poll=ros_node.spin), nodes.logs()
     assert set_mode(ros_node, wait_for, 'split').successful
-    assert wait_for(lambda: len(results) >= n_frames and camera_values(diagnostics).get(
-        'frames_sent') == n_frames, timeout_s=120, poll=ros_node.spin), nodes.logs()
+    assert wait_for(lambda: len({r.seq for r in results}) >= n_frames
+                    and camera_values(diagnostics).get('in_flight') == 0
+                    and camera_values(diagnostics).get('frames_sent') == n_frames,
+                    timeout_s=120, poll=ros_node.spin), nodes.logs()
     # One second more: a duplicate or a frame past max_frames would show.
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         ros_node.spin()
 
-    seqs = sorted(r.seq for r in results)
-    assert seqs == list(range(n_frames)), nodes.logs()
-    modes = [r.mode for r in sorted(results, key=lambda r: r.seq)]
+    first: dict[int, Result] = {}
+    for r in sorted(results, key=lambda r: r.arrival_ns):
+        if r.seq in first:      # only a late edge answer to a frame answered here
+            assert first[r.seq].mode == 'fallback' and r.mode == 'split', (r, first[r.seq])
+        else:
+            first[r.seq] = r
+    assert sorted(first) == list(range(n_frames)), nodes.logs()
+    # The mode each frame was sent in (a fallback answers a frame sent for split).
+    modes = [{'fallback': 'split'}.get(first[s].mode, first[s].mode) for s in sorted(first)]
     # split, then local, then split again: two switches, each between two frames.
     runs = [m for i, m in enumerate(modes) if i == 0 or modes[i - 1] != m]
     assert runs == ['split', 'local', 'split'], modes
     values = camera_values(diagnostics)
     assert values['mode_switches'] == 2 and values['frames_sent'] == n_frames
-    assert diagnostics['camera_node']['mode'] == 'split'
+    assert values['answered_local'] == modes.count('local')
+    assert (values['answered_edge'] + values['answered_fallback'] + values['answered_local']
+            == n_frames), values
+    assert shown['mode'] == 'split'
     assert values['frames_rejected'] == 0
     assert camera.poll() is None
     assert nodes.log('camera_node').count('mode split -> local') == 1
+    print(f'mode switch: {values}')
 
 
 def edge_subscriptions(ros_node) -> set[bytes]:
@@ -138,7 +170,6 @@ def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagno
     assert wait_for(lambda: sum(r.mode == 'split' for r in results) >= 10, timeout_s=120,
                     poll=ros_node.spin), nodes.logs()
     first_edge = edge_subscriptions(ros_node)
-    answered = max(r.seq for r in results if r.mode == 'split')
 
     edge.kill()            # SIGKILL: no goodbye to DDS
     edge.wait()
@@ -188,11 +219,12 @@ def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagno
     # ... and frames the edge answered in time are those with no fallback.
     assert sum(1 for s in by_seq if s not in fallback) == values['answered_edge']
     # The first frame the killed edge left unanswered got its fallback within
-    # the deadline plus one frame period of its capture.
+    # the deadline plus one frame period of its capture (sooner when the edge's
+    # DDS match was already gone: then it is answered here at once).
+    answered = max(r.seq for r in results if r.mode == 'split' and r.arrival_ns < killed_ns)
     first = min((r for r in fallback.values() if r.seq > answered), key=lambda r: r.seq)
     took_ms = (first.arrival_ns - first.stamp_ns) / 1e6
     assert took_ms <= DEADLINE_MS + 1e3 / FALLBACK_RATE_HZ, (took_ms, nodes.logs())
-    assert took_ms >= DEADLINE_MS       # not before the deadline
     # Split resumed within 5 s of the edge's return.
     resumed = min(r.arrival_ns for r in results if r.mode == 'split' and r.arrival_ns > back_ns)
     assert (resumed - back_ns) / 1e9 <= 5.0
@@ -218,6 +250,7 @@ def test_adaptive_policy_tries_every_mode_and_leaves_a_killed_edge(nodes, ros_no
     and the edge is used again once it is back. Which mode wins depends on this
     machine: not asserted."""
     results = collect_results(ros_node)
+    shown = camera_mode(ros_node)
     edge = nodes.start('edge_node', num_threads=1)
     nodes.start('camera_node', source='synthetic', rate_hz=FALLBACK_RATE_HZ,
                 deadline_ms=DEADLINE_MS, modes=['split', 'local', 'offload'], adaptive=True,
@@ -232,15 +265,14 @@ def test_adaptive_policy_tries_every_mode_and_leaves_a_killed_edge(nodes, ros_no
     edge.wait()
     # (local may have won already on this machine; if not, the policy leaves
     # the edge modes with reason no_edge)
-    assert wait_for(lambda: diagnostics['camera_node'].get('edge_alive') == 'false'
-                    and diagnostics['camera_node'].get('mode') == 'local', timeout_s=30,
-                    poll=ros_node.spin), nodes.logs()
+    assert wait_for(lambda: diagnostics['camera_node'].get('edge_alive') == '0'
+                    and shown['mode'] == 'local', timeout_s=30, poll=ros_node.spin), nodes.logs()
     left_ns = time.time_ns()
     assert wait_for(lambda: sum(r.arrival_ns > left_ns for r in results) >= 10, timeout_s=30,
                     poll=ros_node.spin), nodes.logs()
     after = {r.mode for r in results if r.arrival_ns > left_ns}
     assert after <= {'local', 'fallback'}, after     # probes of the dead edge fell back
-    assert diagnostics['camera_node']['mode'] == 'local'
+    assert shown['mode'] == 'local'
 
     nodes.start('edge_node', num_threads=1)
     assert wait_for(lambda: edge_subscriptions(ros_node) - first_edge, timeout_s=120,
