@@ -159,6 +159,7 @@ def test_edge_lost_after_misses_back_on_new_match_or_answer():
         edge.missed()
     assert not edge.alive and 'missed' in edge.why_not
     # Lost but matched (a killed edge's match lingers): one probe a second.
+    assert edge.probe_due(10.0) and edge.probe_due(10.0)     # asking consumes nothing
     assert edge.should_send(10.0)
     assert not edge.should_send(10.5)
     assert edge.should_send(11.0) and edge.probes == 2
