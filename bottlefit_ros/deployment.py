@@ -17,6 +17,10 @@ ROLES: tuple[str, ...] = ('robot', 'edge', 'all')
 # the robot, tail on the edge; local = whole model on the robot (no edge);
 # offload = JPEG to the edge, whole model there.
 MODES: tuple[str, ...] = ('split', 'local', 'offload')
+# A result's mode besides those: the edge did not answer in time (or was gone),
+# so the camera ran the whole model itself (its ``deadline_ms``).
+FALLBACK_MODE = 'fallback'
+RESULT_MODES: tuple[str, ...] = (*MODES, FALLBACK_MODE)
 PACKAGE = 'bottlefit_ros'
 DEFAULT_PARAMS_FILE = 'bottlefit.yaml'   # in the package's share/config/
 LOG_LEVELS: tuple[str, ...] = ('debug', 'info', 'warn', 'error', 'fatal')

@@ -18,6 +18,8 @@ from typing import Collection, Iterable, Sequence
 
 import numpy as np
 
+from bottlefit_ros.inflight import describe_account
+
 STAGES: tuple[str, ...] = ('preprocess_ms', 'head_ms', 'encode_ms', 'transport_ms',
                            'decode_ms', 'tail_ms', 'e2e_ms')
 
@@ -94,6 +96,9 @@ class Summary:
     mean_power_w: float = float('nan')
     energy_measured: bool = False
     energy_method: str = ''
+    # The camera's frame outcomes as it last reported them (bottlefit_ros.inflight;
+    # empty without a deadline on the camera).
+    camera_account: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -405,6 +410,8 @@ def format_summary_table(s: Summary) -> str:
               f'energy per frame: {s.energy_j_per_frame:.4f} J, of which robot compute '
               f'{s.energy_compute_j_per_frame:.4f} J; mean {s.mean_power_w:.2f} W '
               f'({label}: {s.energy_method or "-"})']
+    if s.camera_account:
+        lines.append(describe_account(s.camera_account))
     return '\n'.join(lines)
 
 

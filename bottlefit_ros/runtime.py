@@ -146,6 +146,9 @@ class RobotOutput:
     result: TopK | None = None                # local mode
     jpeg: bytes | None = None                 # offload mode: the image ...
     jpeg_format: str = ''                     # ... and its CompressedImage format
+    # With keep_input, what classify() needs to answer this frame on the robot:
+    # the preprocessed tensor (split), or the RGB frame itself (offload).
+    input: np.ndarray | None = None
 
     @property
     def payload_bytes(self) -> int:
@@ -225,16 +228,23 @@ class RobotRunner:
                              f'{", ".join(self.modes)})')
         self.mode = mode
 
-    def process(self, rgb: np.ndarray) -> RobotOutput:
-        """Run this mode's robot stages on one RGB (or grey) uint8 frame."""
-        mode = self.mode
+    def process(self, rgb: np.ndarray, *, mode: str | None = None,
+                keep_input: bool = False) -> RobotOutput:
+        """Run the robot stages of ``mode`` (default: this runner's mode, which
+        must be loaded) on one RGB (or grey) uint8 frame; with ``keep_input``, the
+        output keeps what :meth:`classify` needs to answer the frame here later."""
+        mode = mode or self.mode
+        if mode not in self.modes:
+            raise ValueError(f'mode {mode!r} is not loaded (loaded: {", ".join(self.modes)})')
         t = StageTimes()
         if mode == 'offload':
             t0 = time.perf_counter_ns()
             jpeg = self._jpeg.encode(rgb)
             t.encode_ms = _ms(t0)
             gray = rgb.ndim == 2 or rgb.shape[2] == 1
-            return RobotOutput(mode, t, jpeg=jpeg, jpeg_format=jpeg_format(gray))
+            # A copy: a source may reuse its frame buffer (the synthetic one does).
+            return RobotOutput(mode, t, jpeg=jpeg, jpeg_format=jpeg_format(gray),
+                               input=rgb.copy() if keep_input else None)
         t0 = time.perf_counter_ns()
         x = self.preprocess(rgb)
         t.preprocess_ms = _ms(t0)
@@ -246,7 +256,33 @@ class RobotRunner:
         t0 = time.perf_counter_ns()
         enc = self._tensor_codec.encode(y)
         t.encode_ms = _ms(t0)
-        return RobotOutput(mode, t, encoded=enc)
+        return RobotOutput(mode, t, encoded=enc, input=x if keep_input else None)
+
+    def warm_up(self) -> None:
+        """Run each loaded model part once on a blank frame, so that the first real
+        frame (or the first fallback, which has a deadline to keep) does not pay
+        the backend's first-run set-up."""
+        x = self.preprocess(np.zeros((*self.preprocess.size, 3), dtype=np.uint8))
+        for part in self.engine.parts:
+            self.engine.run(part, x)
+
+    def classify(self, out: RobotOutput) -> tuple[TopK, StageTimes]:
+        """The whole model on a frame already processed for the edge with
+        ``keep_input`` (the fallback when the edge does not answer); ``local``
+        must be loaded. The timings are the frame's robot stages plus this
+        work (preprocessing, for an offload frame; the whole model, in ``head_ms``)."""
+        if out.input is None:
+            raise ValueError('the frame was processed without keep_input')
+        t = StageTimes(**vars(out.timings))
+        x = out.input
+        if out.mode == 'offload':
+            t0 = time.perf_counter_ns()
+            x = self.preprocess(x)
+            t.preprocess_ms += _ms(t0)
+        t0 = time.perf_counter_ns()
+        y = self.engine.run('whole', x)
+        t.head_ms += _ms(t0)
+        return top_k(y, self.labels, self.k), t
 
 
 class EdgeRunner:

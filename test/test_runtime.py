@@ -57,3 +57,38 @@ def test_top_k_is_softmax_best_first_ties_by_index():
     assert sum(top_k([0.0, 2.0, 2.0, -1.0], 'abcd', 4).scores) == pytest.approx(1.0)
     assert r.scores[0] == pytest.approx(r.scores[1]) and r.scores[0] > r.scores[2]
     assert top_k([1.0], ['only'], 5).class_ids == (0,)
+
+
+def test_fallback_classifies_the_kept_input_as_local_mode_would(photos):
+    """A frame sent to the edge with keep_input can be answered here later: the
+    same classes as local mode on that frame, the robot's stages timed on top."""
+    robot = RobotRunner(ModelSpec(), mode='split', modes=('local', 'offload'), threads=1)
+    robot.warm_up()
+    for rgb in photos:
+        local = robot.process(rgb, mode='local')
+        for mode in ('split', 'offload'):
+            out = robot.process(rgb, mode=mode, keep_input=True)
+            assert out.mode == mode and out.input is not None
+            result, timings = robot.classify(out)
+            assert result == local.result
+            assert timings.head_ms > out.timings.head_ms
+            assert timings.encode_ms == out.timings.encode_ms
+        assert robot.mode == 'split'              # a per-frame mode switches nothing
+    assert robot.process(photos[0]).input is None   # nothing kept unless asked
+    with pytest.raises(ValueError, match='keep_input'):
+        robot.classify(robot.process(photos[0]))
+
+
+def test_offload_keeps_a_copy_of_a_reused_frame_buffer(photos):
+    robot = RobotRunner(ModelSpec(), mode='offload', modes=('local',), threads=1)
+    frame = photos[0].copy()
+    out = robot.process(frame, keep_input=True)
+    expected = robot.classify(out)[0]
+    frame[:] = 0                                  # the source overwrites its buffer
+    assert robot.classify(out)[0] == expected
+
+
+def test_a_per_frame_mode_must_be_loaded(photos):
+    robot = RobotRunner(ModelSpec(), mode='split', threads=1)
+    with pytest.raises(ValueError, match='not loaded'):
+        robot.process(photos[0], mode='local')

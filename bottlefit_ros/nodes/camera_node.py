@@ -18,6 +18,40 @@ frame twice, so the edge would classify each twice. The JPEG carries no stage
 timings: the edge's offload results report zero robot stages, and this node's
 ``/diagnostics`` reports its mean JPEG encode time (``encode_ms_mean``).
 
+``mode`` can be set while the node runs (``ros2 param set /camera_node mode
+local``), to any of the modes
+loaded at configure (``modes``; default: ``mode``, plus ``local`` when
+``deadline_ms`` is set): every model part and publisher they need exists from
+configure, so a switch takes effect from the next frame and loses none; it is
+logged and counted (``mode_switches`` in ``/diagnostics``, whose message starts
+with the current mode: ``split: 120 frames sent, 0 rejected``).
+
+Deadline and fallback (``deadline_ms`` > 0; needs ``local`` among ``modes``):
+each frame sent to the edge is kept in flight, with the whole model's input,
+and the edge's results on ``classification`` are matched to it by capture
+stamp and frame_id. A frame with no result ``deadline_ms`` after the camera
+started on it is classified here and published on ``classification`` with
+mode ``fallback`` and its ``seq``; a late edge result is counted
+(``late_results``), not used. While the edge is lost (its subscription not
+matched, or the last ``edge_lost_after`` frames all missed the deadline) new
+frames are answered here at once (mode ``fallback``), and one frame a second
+probes a matched edge; a new match or an answer in time brings the edge back.
+Every frame sent ends as exactly one of ``answered_edge``,
+``answered_fallback``, ``answered_local`` or ``dropped_<reason>`` (at most
+``max_in_flight`` in flight: ``dropped_overflow``; deadline passed more than
+``fallback_max_age_ms`` before the camera got to it: ``dropped_stale``); see
+:mod:`bottlefit_ros.inflight`. ``/diagnostics`` shows these counts and
+``in_flight``.
+
+Adaptive mode (``adaptive: true``; needs ``deadline_ms`` > 0): per frame,
+:class:`bottlefit_ros.policy.ModePolicy` picks among the loaded ``modes`` the
+one of least predicted latency, from what the answered frames measured (robot
+and edge compute, bytes, transport), with hysteresis, a probe of another mode
+every ``adaptive_probe_every`` frames, edge modes only while the edge is alive,
+and an optional ``adaptive_bandwidth_cap_bps``. Its switches are logged and
+counted as ``mode_switches`` (probes as ``adaptive_probes``); ``mode`` is then
+not settable.
+
 Managed (lifecycle) node: parameters are declared at start; ``configure``
 loads the model, opens the source (or subscribes ``image_raw``) and creates the
 publishers; ``activate`` starts frames (the owned source's timer runs,
@@ -67,19 +101,41 @@ from std_msgs.msg import Header
 from bottlefit_ros.codec import CODECS
 from bottlefit_ros.conversions import (ImageError, bottleneck_msg, classification_msg,
                                        compressed_image_msg, image_to_rgb)
-from bottlefit_ros.deployment import MODES
+from bottlefit_ros.deployment import FALLBACK_MODE, MODES
 from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
                                         LIFECYCLE_PARAMS, MODEL_PARAMS, QOS_OVERRIDES,
                                         RESULT_QOS, Counters, ManagedNode, Param, model_spec,
                                         reject_read_only_and_invalid, run, safe_text,
                                         sample_source)
+from bottlefit_ros.nodes._fallback import FallbackGuard
+from bottlefit_ros.policy import ModePolicy, PolicyConfig
 from bottlefit_ros.runtime import RobotRunner, SeqGaps
 from bottlefit_ros.sources import open_source
 
 PARAMS = (
     Param('mode', 'split', 'split: send the head\'s bottleneck; local: run the whole model '
-          'here; offload: send JPEG images to the edge', choices=MODES),
+          'here; offload: send JPEG images to the edge; can change at run time to one of the '
+          'modes loaded (modes)', read_only=False, choices=MODES),
+    Param('modes', ['auto'], 'modes loaded at configure, which mode can switch between at '
+          'run time; [auto] = mode, plus local when deadline_ms > 0'),
+    Param('deadline_ms', 0.0, 'per frame sent to the edge: without its result this long '
+          'after the camera started on it, the frame is classified here (mode "fallback"); '
+          '0 = off', min=0.0, max=60_000.0),
+    Param('max_in_flight', 32, 'with deadline_ms: frames awaiting a result, at most (the oldest '
+          'is dropped: dropped_overflow)', min=1, max=4096),
+    Param('fallback_max_age_ms', 1000.0, 'with deadline_ms: a frame older than this when its '
+          'deadline is handled is dropped (dropped_stale), not classified here (at least '
+          'deadline_ms)', min=0.0, max=600_000.0),
+    Param('adaptive', False, 'with deadline_ms: choose the mode per frame among modes, by '
+          'least predicted latency from measured costs (bottlefit_ros.policy)'),
+    Param('adaptive_probe_every', 50, 'adaptive: frames between probes of another mode; '
+          '0 = never', min=0, max=100_000),
+    Param('adaptive_bandwidth_cap_bps', 0.0, 'adaptive: edge modes whose bytes per frame at '
+          'rate_hz exceed this are not used; 0 = no cap', min=0.0, max=1e12),
+    Param('edge_lost_after', 3, 'with deadline_ms: the edge counts as lost after this many '
+          'frames in a row missed their deadline; new frames are then answered here at once',
+          min=1, max=10_000),
     *MODEL_PARAMS,
     Param('codec', 'q8+zstd', 'bottleneck codec (split mode)', choices=tuple(CODECS)),
     Param('compression_level', 3, 'zstandard level', min=1, max=22),
@@ -135,7 +191,7 @@ class CameraNode(ManagedNode):
         self._ready_since: Time | None = None
         self.counters = Counters(frames_in=0, frames_sent=0, frames_rejected=0,
                                  dropped_inactive=0, dropped_not_ready=0, frames_missed=0,
-                                 capture_periods_skipped=0,
+                                 capture_periods_skipped=0, mode_switches=0, adaptive_probes=0,
                                  **{k: 0 for k in REJECT_KEYS})
         # image_raw samples that never reached the callback (replaced in the queue of
         # one by a newer image, or lost), from each driver's DDS sequence numbers.
@@ -145,7 +201,10 @@ class CameraNode(ManagedNode):
         self._encode_ms_total = 0.0   # offload: JPEG encode time of the frames sent
         self._source_ended = False
         self.runner: RobotRunner | None = None
+        self.guard: FallbackGuard | None = None     # deadline_ms > 0
+        self.policy: ModePolicy | None = None       # adaptive
         self.pub = self.diag_pub = self.diag_timer = self.image_sub = None
+        self._pubs: dict = {}     # loaded mode -> its output publisher (self.pub: the current)
         self.source = None
         self.timer = None
         self._last_tick_ns: int | None = None
@@ -156,20 +215,43 @@ class CameraNode(ManagedNode):
         """Load the model, open the source (or subscribe image_raw), create the
         publishers; the owned source's timer is created stopped."""
         p = self.params
+        deadline_ms = float(p['deadline_ms'])
         self.runner = RobotRunner(model_spec(p), mode=self.mode, codec=str(p['codec']),
                                   compression_level=int(p['compression_level']),
                                   jpeg_quality=int(p['jpeg_quality']), top_k=int(p['top_k']),
                                   device=str(p['device']), backend=str(p['backend']),
-                                  threads=int(p['num_threads']))
-        if self.mode == 'local':
-            self.pub = self.create_publisher(Classification, 'classification', RESULT_QOS,
-                                             qos_overriding_options=QOS_OVERRIDES)
-        elif self.mode == 'offload':
-            self.pub = self.create_publisher(CompressedImage, 'image_raw/compressed', FRAME_QOS,
-                                             qos_overriding_options=QOS_OVERRIDES)
-        else:
-            self.pub = self.create_publisher(Bottleneck, 'bottleneck', FRAME_QOS,
-                                             qos_overriding_options=QOS_OVERRIDES)
+                                  threads=int(p['num_threads']),
+                                  modes=modes_to_load(self.mode, p['modes'], deadline_ms))
+        self._pubs = {}
+        if 'local' in self.runner.modes:
+            self._pubs['local'] = self.create_publisher(
+                Classification, 'classification', RESULT_QOS, qos_overriding_options=QOS_OVERRIDES)
+        if 'split' in self.runner.modes:
+            self._pubs['split'] = self.create_publisher(
+                Bottleneck, 'bottleneck', FRAME_QOS, qos_overriding_options=QOS_OVERRIDES)
+        if 'offload' in self.runner.modes:
+            self._pubs['offload'] = self.create_publisher(
+                CompressedImage, 'image_raw/compressed', FRAME_QOS,
+                qos_overriding_options=QOS_OVERRIDES)
+        self.pub = self._pubs[self.mode]
+        if deadline_ms > 0:
+            self.runner.warm_up()     # the first fallback has a deadline to keep
+            self.guard = FallbackGuard(
+                self, self.runner, self._pubs['local'],
+                self._pubs.get('split', self._pubs.get('offload')), deadline_s=deadline_ms / 1e3,
+                capacity=int(p['max_in_flight']),
+                max_age_s=float(p['fallback_max_age_ms']) / 1e3,
+                lost_after=int(p['edge_lost_after']))
+        if bool(p['adaptive']):
+            if self.guard is None:
+                raise ValueError('parameter adaptive needs deadline_ms > 0 (its results feed '
+                                 'the policy, and the fallback covers a probe the edge misses)')
+            rate = float(p['rate_hz']) if p['source'] != 'topic' else 10.0
+            self.policy = ModePolicy(PolicyConfig(
+                modes=self.runner.modes, probe_every=int(p['adaptive_probe_every']),
+                bandwidth_cap_bps=float(p['adaptive_bandwidth_cap_bps']), frame_rate_hz=rate),
+                initial=self.mode)
+            self.guard.observer = self.policy.observe
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
                                             self._publish_diagnostics)
@@ -188,7 +270,9 @@ class CameraNode(ManagedNode):
         info = self.runner.info
         params = f'head {info.head_params:,} params, ' if info.head_params else ''
         self.get_logger().info(
-            f'{self.mode} mode, model {info.model} split {info.split} on '
+            f'{self.mode} mode (loaded: {", ".join(self.runner.modes)}'
+            + (f'; deadline {deadline_ms:g} ms' if self.guard else '') + f'), '
+            f'model {info.model} split {info.split} on '
             f'{self.runner.engine.backend} ({params}fingerprint {self.runner.head_fingerprint}); '
             f'frames from {where}')
 
@@ -205,9 +289,15 @@ class CameraNode(ManagedNode):
 
     def _release(self) -> None:
         """Destroy timers, subscription and publishers; close the source; drop the model."""
-        self._destroy_entities(self.timer, self.diag_timer, self.image_sub, self.pub,
-                               self.diag_pub)
+        guard, self.guard = self.guard, None
+        self.policy = None
+        if guard is not None:
+            guard.close()
+        self._destroy_entities(self.timer, self.diag_timer, self.image_sub, self.diag_pub,
+                               *(guard.entities() if guard else ()),
+                               *dict.fromkeys(self._pubs.values()))
         self.timer = self.diag_timer = self.image_sub = self.pub = self.diag_pub = None
+        self._pubs = {}
         source, self.source = self.source, None
         self.runner = None
         if source is not None:
@@ -221,14 +311,17 @@ class CameraNode(ManagedNode):
         if not self.wait_for_subscribers:
             self._ready_since = self.get_clock().now()
             return True
-        if self.pub.get_subscription_count() == 0:
+        # (not counting this node's own result subscription, in local mode)
+        own = int(self.guard is not None and self.pub is self._pubs.get('local'))
+        if self.pub.get_subscription_count() <= own:
             return False
         if not self.autostart or self.mode == 'local':
             self._ready_since = self.get_clock().now()
             self.get_logger().info('output matched a subscriber; frames flow')
             return True
-        if (self.count_publishers('classification') > 0
-                and self.count_subscribers('classification') > 0):
+        # (not counting this node's own: its fallback publisher and result subscription)
+        if (self.count_publishers('classification') > int('local' in self._pubs)
+                and self.count_subscribers('classification') > int(self.guard is not None)):
             self._ready_since = self.get_clock().now() + Duration(seconds=self.start_delay_s)
             self.get_logger().info(f'subscribers matched; first frame in {self.start_delay_s} s')
         return False
@@ -300,9 +393,16 @@ class CameraNode(ManagedNode):
 
     def _process(self, rgb, stamp, frame_id: str) -> None:
         """Head (+ codec) or whole model on one RGB frame, then publish; every
-        failure is counted as a rejection, never raised."""
+        failure is counted as a rejection, never raised. With a deadline, a frame
+        the edge cannot answer now is answered here at once (mode fallback)."""
+        started = time.monotonic()
+        guard = self.guard
+        mode = self.mode if self.policy is None else self._adaptive_mode(started)
+        edge = guard is not None and mode != 'local'
+        here = edge and not guard.send_to_edge(self._pubs[mode], started)
         try:
-            out = self.runner.process(rgb)
+            out = self.runner.process(rgb, mode='local' if here else mode,
+                                      keep_input=edge and not here)
         except ValueError as exc:
             self._reject('malformed', f'cannot process a {getattr(rgb, "shape", "?")} frame: '
                                       f'{exc}')
@@ -315,8 +415,9 @@ class CameraNode(ManagedNode):
             if out.result is not None:
                 msg = classification_msg(out.result,
                                          header=Header(stamp=stamp, frame_id=frame_id),
-                                         seq=self.seq, mode=self.mode, model=info.model,
-                                         payload_bytes=0, timings=out.timings)
+                                         seq=self.seq, mode=FALLBACK_MODE if here else 'local',
+                                         model=info.model, payload_bytes=0,
+                                         timings=out.timings)
             elif out.jpeg is not None:
                 msg = compressed_image_msg(out.jpeg, fmt=out.jpeg_format, stamp=stamp,
                                            frame_id=frame_id)
@@ -326,10 +427,12 @@ class CameraNode(ManagedNode):
                                      model=info.model, split=info.split,
                                      head_fingerprint=self.runner.head_fingerprint,
                                      timings=out.timings)
-            self.pub.publish(msg)
+            self._pubs[out.mode].publish(msg)
         except Exception as exc:  # noqa: BLE001 - e.g. a field out of its type's range
             self._reject('internal_error', f'cannot publish frame: {exc!r}')
             return
+        if guard is not None:
+            guard.account(stamp, frame_id, self.seq, out, started, here)
         self.seq += 1
         self.counters['frames_sent'] += 1
 
@@ -354,24 +457,63 @@ class CameraNode(ManagedNode):
 
     # -- parameters and status -------------------------------------------
     def _on_set_parameters(self, changes: list) -> SetParametersResult:
-        """Validate changes against :data:`PARAMS`; apply a new ``rate_hz`` here
-        (post-set callbacks do not exist on Humble). ``rate_hz`` is refused
-        with ``source: topic``, where the driver sets the rate."""
+        """Validate changes against :data:`PARAMS`; apply a new ``rate_hz`` or
+        ``mode`` here (post-set callbacks do not exist on Humble). ``rate_hz`` is
+        refused with ``source: topic``, where the driver sets the rate; ``mode``
+        when it was not loaded at configure."""
         result = self._validate(changes)
         rates = [c for c in changes if c.name == 'rate_hz']
-        if not result.successful or not rates:
+        modes = [c for c in changes if c.name == 'mode']
+        if not result.successful or not (rates or modes):
             return result
-        if self.params['source'] == 'topic':
+        if rates and self.params['source'] == 'topic':
             return SetParametersResult(
                 successful=False, reason='rate_hz applies to sources this node owns; with '
                 'source "topic" frames come at the camera driver\'s rate')
-        if self.timer is None:   # unconfigured: configure reads the new rate
+        if modes and self.policy is not None:
+            return SetParametersResult(successful=False, reason='mode is chosen per frame by '
+                                       'the adaptive policy (adaptive: true)')
+        if modes and self.runner is not None and modes[-1].value not in self.runner.modes:
+            return SetParametersResult(
+                successful=False, reason=f'mode {safe_text(modes[-1].value)} was not loaded at '
+                f'configure (loaded: {", ".join(self.runner.modes)}; see the modes parameter)')
+        if modes:
+            self._switch_mode(str(modes[-1].value))
+        if self.timer is None or not rates:   # unconfigured: configure reads the new rate
             return result
         self.timer.timer_period_ns = int(1e9 / float(rates[-1].value))
         self._last_tick_ns = None
         if not self.timer.is_canceled():
             self.timer.reset()   # the new period starts now, not after the old one
         return result
+
+    def _adaptive_mode(self, now_s: float) -> str:
+        """This frame's mode, from the adaptive policy; its switches (not its
+        one-frame probes) become the node's mode. While the edge is lost, the
+        guard's liveness probe (one frame a second to a matched edge) still goes
+        to the edge, so an edge that answers again is seen."""
+        alive = self.guard.edge_alive()
+        self.policy.set_edge_available(alive)
+        decision = self.policy.choose()
+        if self.policy.mode != self.mode:
+            self._switch_mode(self.policy.mode, why=f' (adaptive: {decision.reason})')
+        if decision.reason == 'probe':
+            self.counters['adaptive_probes'] += 1
+        if not alive and decision.mode == 'local' and self.guard.edge.probe_due(now_s):
+            return next((m for m in self.runner.modes if m != 'local'), 'local')
+        return decision.mode
+
+    def _switch_mode(self, mode: str, why: str = '') -> None:
+        """Send frames in ``mode`` from the next one on (unconfigured: configure
+        loads it); logged and counted."""
+        old, self.mode = self.mode, mode
+        if self.runner is not None:
+            self.runner.switch(mode)
+            self.pub = self._pubs[mode]
+        if mode != old:
+            self.counters['mode_switches'] += 1
+            self.get_logger().info(f'mode {old} -> {mode} from frame seq={self.seq}{why} '
+                                   f'[mode_switches: {self.counters["mode_switches"]}]')
 
     def _publish_diagnostics(self) -> None:
         sent = self.counters['frames_sent']
@@ -382,7 +524,26 @@ class CameraNode(ManagedNode):
         self.diag_pub.publish(self.counters.status(
             self, f'{self.mode}: {sent} frames sent, '
             f'{self.counters["frames_rejected"]} rejected'
-            + ('' if self.active else ' (inactive)'), warn_keys=REJECT_KEYS, extra=extra))
+            + ('' if self.active else ' (inactive)'), warn_keys=REJECT_KEYS,
+            extra={**(self.guard.status() if self.guard else {}), **(extra or {})} or None))
+
+
+def modes_to_load(mode: str, modes: list[str] | str, deadline_ms: float) -> tuple[str, ...]:
+    """The modes a camera loads: ``mode`` and those listed (``['auto']``: plus
+    ``local`` when ``deadline_ms`` > 0, the fallback needs the whole model).
+    ``ValueError`` for an unknown mode, or a deadline without ``local``."""
+    listed = [modes] if isinstance(modes, str) else [str(m) for m in modes]
+    if listed == ['auto']:
+        listed = ['local'] if deadline_ms > 0 else []
+    unknown = [m for m in listed if m not in MODES]
+    if unknown:
+        raise ValueError(f'parameter modes lists {safe_text(unknown[0])!r}; each must be one '
+                         f'of {", ".join(MODES)} (or modes: [auto])')
+    loaded = tuple(dict.fromkeys((mode, *listed)))
+    if deadline_ms > 0 and 'local' not in loaded:
+        raise ValueError('parameter deadline_ms > 0 needs local among modes (the fallback runs '
+                         'the whole model here)')
+    return loaded
 
 
 def main(args: list[str] | None = None) -> int:

@@ -33,6 +33,14 @@ frames still in flight do not count. Why they were lost comes from the edge's
 dropped while inactive, rejected): the status and the summary give each, and
 ``frames_lost_uncounted``, the losses no counter explains.
 
+With a deadline on the camera (its ``deadline_ms``), results may also come
+from the camera itself with mode ``fallback``; the camera's frame account
+(``answered_edge``, ``answered_fallback``, ``answered_local``, ``dropped_*``,
+``in_flight``, ``late_results``, ``mode_switches``, see
+:mod:`bottlefit_ros.inflight`) is read from the same status and shown in the
+periodic line, in ``/diagnostics`` (prefixed ``camera_``) and in the JSON
+summary (``camera_account``).
+
 Totals and percentiles for the whole run are kept in bounded memory
 (:class:`~bottlefit_ros.metrics.RunningSummary`), whatever the run's length.
 """
@@ -51,10 +59,11 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
-from bottlefit_ros.deployment import MODES
+from bottlefit_ros.deployment import RESULT_MODES
 from bottlefit_ros.energy import READER_KINDS, FrameEnergyMeter, PowerReaderError
 from bottlefit_ros.conversions import frame_metrics_msg
 from bottlefit_ros.framelog import CsvFrameLog, FrameLog, McapFrameLog
+from bottlefit_ros.inflight import describe_account, read_account
 from bottlefit_ros.metrics import (REJECT_REASONS, FrameRecord, RunningSummary, SeqTracker,
                                    Summary, format_summary_table, result_problem, stamp_to_ns)
 from bottlefit_ros.msg import Classification, FrameMetrics
@@ -151,6 +160,8 @@ class MonitorNode(Node):
         self._edge_rejected = 0
         self._edge_drops: dict[str, int] = {}   # 'edge_<counter>' -> the edge's latest count
         self._camera_sent: deque[tuple[float, int]] = deque(maxlen=64)  # (monotonic, sent)
+        self._camera_account: dict[str, int] = {}   # its frame outcomes (deadline_ms > 0)
+        self._camera_mode = ''
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         self.create_timer(float(p['summary_period_s']), self._periodic)
         self.get_logger().info(f'monitoring {self.resolve_topic_name("classification")}; '
@@ -191,7 +202,7 @@ class MonitorNode(Node):
             mode=msg.mode, model=msg.model, class_ids=msg.class_ids, labels=msg.labels,
             scores=msg.scores, payload_bytes=int(msg.payload_bytes),
             timings=(t.preprocess_ms, t.head_ms, t.encode_ms, t.decode_ms, t.tail_ms),
-            modes=MODES, max_payload_bytes=self.max_payload_bytes)
+            modes=RESULT_MODES, max_payload_bytes=self.max_payload_bytes)
         if problem is not None:
             self._reject(msg, *problem)
             return
@@ -249,6 +260,10 @@ class MonitorNode(Node):
                         if not 0 <= sent < 2**63:
                             raise ValueError('frames_sent out of range')
                         self._camera_sent.append((time.monotonic(), sent))
+                values = {kv.key: kv.value for kv in st.values}
+                self._camera_account = read_account(values) or self._camera_account
+                mode = st.message.partition(':')[0]     # "split: 12 frames sent, ..."
+                self._camera_mode = mode if mode in RESULT_MODES else ''
         except Exception as exc:  # noqa: BLE001 - no status may stop the monitor
             self.counters['camera_diagnostics_rejected'] += 1
             self._warn('camera_diagnostics', f'unreadable status of {self._camera_name} on '
@@ -329,16 +344,18 @@ class MonitorNode(Node):
         fps = s.frames_delivered / elapsed_s if elapsed_s > 0 else float('nan')
         e2e = s.latency_ms.get('e2e_ms', {})
         energy = 'measured' if s.energy_measured else 'estimated'
+        account = describe_account(self._camera_account)
+        account = f'; {account} (mode {self._camera_mode or "?"})' if account else ''
         if s.frames_delivered:
             self.get_logger().info(
                 f'{frames} frames, {lost} lost; last {elapsed_s:.1f} s: {fps:.1f} fps, '
                 f'e2e p50 {e2e["p50"]:.1f} ms, {s.bytes_per_frame:,.0f} B/frame, '
-                f'{s.energy_j_per_frame:.3f} J/frame ({energy})')
+                f'{s.energy_j_per_frame:.3f} J/frame ({energy}){account}')
         else:
             unmeasured = (f' ({arrived} arrived, none measurable: see /diagnostics)'
                           if arrived else '')
             self.get_logger().info(f'{frames} frames, {lost} lost; no results in the last '
-                                   f'{elapsed_s:.1f} s{unmeasured}')
+                                   f'{elapsed_s:.1f} s{unmeasured}{account}')
         self.diag_pub.publish(self.counters.status(
             self, f'{frames} frames', warn_keys=WARN_KEYS,
             extra={'frames_lost': str(lost), 'frames_lost_uncounted': str(uncounted),
@@ -350,12 +367,14 @@ class MonitorNode(Node):
                    'e2e_p95_ms': f'{e2e.get("p95", float("nan")):.2f}',
                    'fps': f'{fps:.2f}', 'bytes_per_frame': f'{s.bytes_per_frame:.0f}',
                    'energy_j_per_frame': f'{s.energy_j_per_frame:.4f}',
-                   'energy': energy}))
+                   'energy': energy, 'camera_mode': self._camera_mode,
+                   **{f'camera_{k}': str(v) for k, v in self._camera_account.items()}}))
 
     def summary(self) -> Summary:
         """The whole run so far (bounded memory, see :class:`RunningSummary`)."""
         s = self.run_stats.summary(frames_lost=self.frames_lost())
         s.lost_by_reason, s.lost_uncounted = self.lost_by_reason(s.frames_lost)
+        s.camera_account = dict(self._camera_account)
         return s
 
     def close(self) -> None:

@@ -24,7 +24,8 @@ def test_every_node_survives_hostile_peers_and_serves_valid_frames(domain_id, tm
     # one is to reach them, so its queue is ten deep, as it was before (qos_overrides).
     params = yaml.safe_load(open(default_params_file()))
     params['/**/edge_node']['ros__parameters']['qos_overrides'] = {
-        '/bottleneck': {'subscription': {'depth': 10}}}
+        '/bottleneck': {'subscription': {'depth': 10}},
+        '/image_raw/compressed': {'subscription': {'depth': 10}}}
     params_file = tmp_path / 'params.yaml'
     params_file.write_text(yaml.safe_dump(params))
     r = campaign(tmp_path, count=HOSTILE, rate_hz=20.0, valid_hz=4.0, timeout_s=240,
