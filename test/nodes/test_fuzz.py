@@ -21,11 +21,13 @@ RSS_GROWTH_MB = 150      # a node may grow this much while fuzzed (allocator, ca
 def test_every_node_survives_hostile_peers_and_serves_valid_frames(domain_id, tmp_path):
     # The edge keeps only the newest frame by default (test_newest_frame_wins): a
     # flood would replace most hostile frames before its checks see them. Here every
-    # one is to reach them, so its queue is ten deep, as it was before (qos_overrides).
-    params = yaml.safe_load(open(default_params_file()))
+    # one is to reach them: a queue deeper than the flood (qos_overrides; ten, the
+    # former default, still overflowed on a loaded 2-core machine).
+    with open(default_params_file()) as f:
+        params = yaml.safe_load(f)
     params['/**/edge_node']['ros__parameters']['qos_overrides'] = {
-        '/bottleneck': {'subscription': {'depth': 10}},
-        '/image_raw/compressed': {'subscription': {'depth': 10}}}
+        '/bottleneck': {'subscription': {'depth': 200}},
+        '/image_raw/compressed': {'subscription': {'depth': 200}}}
     params_file = tmp_path / 'params.yaml'
     params_file.write_text(yaml.safe_dump(params))
     r = campaign(tmp_path, count=HOSTILE, rate_hz=20.0, valid_hz=4.0, timeout_s=240,
