@@ -348,15 +348,21 @@ class EdgeRunner:
         (:class:`~bottlefit_ros.codec.UnknownCodecError` for a codec not in
         :data:`bottlefit_ros.codec.CODECS`, ``jpeg`` included).
         """
-        self._check_size(enc.payload)
         t = StageTimes()
         t0 = time.perf_counter_ns()
+        z = self.decode(enc)
+        t.decode_ms = _ms(t0)
+        return self._classify('tail', z, t)
+
+    def decode(self, enc: EncodedTensor) -> np.ndarray:
+        """The tail's input (batch of one) from a bottleneck frame, checked as
+        :meth:`process` says; what a batching edge stacks."""
+        self._check_size(enc.payload)
         z = self._tensor_codec.decode(enc, expect_shape=self._head_output_shape)
         # q8 values are finite by construction (the codec bounds the scale).
         if enc.codec not in _TENSOR_CODECS_QUANTIZED and not np.isfinite(z).all():
             raise MalformedPayloadError('tensor holds NaN or infinity')
-        t.decode_ms = _ms(t0)
-        return self._classify('tail', z, t)
+        return z
 
     def process_jpeg(self, data: bytes | memoryview, *, fmt: str,
                      frame_id: str = '') -> EdgeOutput:
@@ -377,20 +383,26 @@ class EdgeRunner:
             MalformedPayloadError: an over-long format or frame_id; not a JPEG,
                 corrupt or truncated.
         """
+        t = StageTimes()
+        t0 = time.perf_counter_ns()
+        x = self.decode_jpeg(data, fmt=fmt, frame_id=frame_id)
+        t.decode_ms = _ms(t0)
+        return self._classify('whole', x, t)
+
+    def decode_jpeg(self, data: bytes | memoryview, *, fmt: str,
+                    frame_id: str = '') -> np.ndarray:
+        """The whole model's input (batch of one) from a JPEG, checked as
+        :meth:`process_jpeg` says; what a batching edge stacks."""
         if not self.accept_offload:
             raise MismatchError('offload (JPEG) frames are disabled on this edge '
                                 '(accept_offload is false)')
         _check_lengths(format=fmt, frame_id=frame_id)
         swap = parse_jpeg_format(fmt)
         self._check_size(data)
-        t = StageTimes()
-        t0 = time.perf_counter_ns()
         rgb = self._jpeg.decode(data)
         if swap:
             rgb = np.ascontiguousarray(rgb[:, :, ::-1])
-        x = self.preprocess(rgb)
-        t.decode_ms = _ms(t0)
-        return self._classify('whole', x, t)
+        return self.preprocess(rgb)
 
     def _check_size(self, payload: bytes | memoryview) -> None:
         if len(payload) > self.max_payload_bytes:
