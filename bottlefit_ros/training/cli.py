@@ -15,6 +15,10 @@ Examples (configurations under ``config/training/``)::
     python -m bottlefit_ros.training grid config/training/grid_fashion_mnist.yaml --out runs/fm
     python -m bottlefit_ros.training report runs/fm --out docs/training-results-fm.md
 
+    # data-free training images from the teacher (DeepInversion), cached by seed + settings
+    python -m bottlefit_ros.training synthesize --config config/training/lite0_light.yaml \\
+        --out .gpu/synth --count 4096 --budget 300 --synth batch_size=512
+
     # the trained bottleneck as a packaged student (float16)
     python -m bottlefit_ros.training export runs/lite0/efficientnet_lite0/bottlefit-c12 \\
         --out bottlefit_ros/models/data/efficientnet_lite0_bottlefit_c12.pt
@@ -83,6 +87,18 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--figures", default="", help="folder for the PNG plots (default: beside --out)")
     r.add_argument("--title", default="", help="heading of the tables")
 
+    y = sub.add_parser("synthesize", help="make data-free training images from the teacher",
+                       description="DeepInversion images of the configuration's teacher "
+                                   "(model.*), PNG files in OUT/deepinversion-<key>/ (key: "
+                                   "settings, seed, teacher weights); resumes, skips what exists. "
+                                   "Train on them with data.source: folder.")
+    common(y)
+    y.add_argument("--count", type=int, default=1024, help="images (whole batches)")
+    y.add_argument("--budget", type=float, default=0,
+                   help="seconds after which no new batch starts (0: none)")
+    y.add_argument("--synth", action="append", default=[], metavar="KEY=VALUE",
+                   help="a synthesis setting (SynthesisSettings), e.g. batch_size=512")
+
     x = sub.add_parser("export", help="write a run's bottleneck as a packaged student file")
     x.add_argument("run", help="run folder (holds config.json and stage2.pt or stage1.pt)")
     x.add_argument("--out", required=True, help="file to write (.pt)")
@@ -113,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
+    if args.command == "synthesize":
+        return _synthesize(args)
+
     from .config import load_config
     from .distributed import cleanup, setup
     from .loop import seed_everything
@@ -134,6 +153,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         cleanup(dist)
     if path is not None:
         print(path)
+    return 0
+
+
+def _synthesize(args: argparse.Namespace) -> int:
+    import json
+
+    from .config import load_config
+    from .distributed import setup
+    from .methods import build_teacher_model, make_run
+    from .synthesis import SynthesisSettings, synthesize
+
+    cfg = load_config(args.config, args.overrides)
+    settings = SynthesisSettings.from_overrides(
+        args.synth, SynthesisSettings(size=cfg.model.input_size,
+                                      num_classes=cfg.model.num_classes))
+    run = make_run(cfg, setup(cfg.device))
+    result = synthesize(build_teacher_model(cfg), settings, count=args.count, seed=cfg.seed,
+                        cache=args.out or ".gpu/synth", mean=run.mean, std=run.std,
+                        device=run.device, amp=cfg.amp, channels_last=cfg.channels_last,
+                        budget=args.budget)
+    print(json.dumps({k: str(v) if k == "folder" else v
+                      for k, v in vars(result).items()}), flush=True)
     return 0
 
 
