@@ -191,7 +191,7 @@ def encoded_from_msg(msg: Bottleneck) -> EncodedTensor:
 def compressed_image_msg(jpeg: bytes, *, fmt: str, stamp: Time,
                          frame_id: str) -> CompressedImage:
     """The ``sensor_msgs/CompressedImage`` of one offload frame: the JPEG and its
-    format (:func:`bottlefit_ros.runtime.jpeg_format`)."""
+    format (:data:`bottlefit_ros.runtime.JPEG_FORMAT`)."""
     msg = CompressedImage()
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id

@@ -42,12 +42,13 @@ MAX_FRAME_ID_CHARS = 256
 _TENSOR_CODECS_QUANTIZED = frozenset({'q8+zstd', 'q8'})
 
 
-def jpeg_format(gray: bool = False) -> str:
-    """The ``sensor_msgs/CompressedImage`` format of the robot's offload JPEG, as
-    image_transport's compressed publisher writes it for the same image
-    (``ORIG_PIXFMT; jpeg compressed COMPRESSED_PIXFMT``): an RGB frame whose JPEG
-    holds ordinary colour (``bgr8`` in OpenCV's terms), or a grey one."""
-    return 'mono8; jpeg compressed mono8' if gray else 'rgb8; jpeg compressed bgr8'
+# The sensor_msgs/CompressedImage format of the robot's offload JPEG: the plain
+# form, which every viewer reads. image_transport's compressed subscriber (rqt)
+# decodes a format without ";" as a bgr8 or mono8 JPEG, which is what it is;
+# Foxglove documents only plain values (jpeg, png, ...), while its maintainers
+# say the verbose "rgb8; jpeg compressed bgr8" that image_transport's publisher
+# writes is not supported (ros2/common_interfaces#231). The edge reads both.
+JPEG_FORMAT = 'jpeg'
 
 
 def parse_jpeg_format(fmt: str) -> bool:
@@ -241,9 +242,8 @@ class RobotRunner:
             t0 = time.perf_counter_ns()
             jpeg = self._jpeg.encode(rgb)
             t.encode_ms = _ms(t0)
-            gray = rgb.ndim == 2 or rgb.shape[2] == 1
             # A copy: a source may reuse its frame buffer (the synthetic one does).
-            return RobotOutput(mode, t, jpeg=jpeg, jpeg_format=jpeg_format(gray),
+            return RobotOutput(mode, t, jpeg=jpeg, jpeg_format=JPEG_FORMAT,
                                input=rgb.copy() if keep_input else None)
         t0 = time.perf_counter_ns()
         x = self.preprocess(rgb)

@@ -35,7 +35,7 @@ def test_switching_modes_loads_nothing_and_matches_single_mode_runners(photos):
         jpeg = robot.process(rgb)
         assert jpeg.mode == 'offload' and jpeg.encoded is None
         assert jpeg.jpeg[:2] == b'\xff\xd8' and jpeg.payload_bytes == len(jpeg.jpeg)
-        assert jpeg.jpeg_format == 'rgb8; jpeg compressed bgr8'
+        assert jpeg.jpeg_format == 'jpeg'
         offload = edge.process_jpeg(jpeg.jpeg, fmt=jpeg.jpeg_format).result
         assert offload.labels[0] == local.result.labels[0]
         assert split_label == local.result.labels[0]

@@ -7,7 +7,8 @@ images, camera device or video through OpenCV, synthetic pattern).
 Modes: ``split`` publishes ``bottleneck`` (head output, quantized + compressed),
 ``offload`` publishes the frame as a JPEG ``sensor_msgs/CompressedImage`` on
 ``image_raw/compressed`` (image_transport's name and format convention,
-``rgb8; jpeg compressed bgr8``; header = the frame's stamp and frame_id), which
+``jpeg``, which image_transport reads as a bgr8 JPEG and Foxglove as its plain
+value; header = the frame's stamp and frame_id), which
 rqt_image_view and Foxglove show, ``local`` runs the whole model here and
 publishes ``classification`` itself. The edge serves any camera's
 ``image_raw/compressed``: a driver that publishes its own compressed stream
