@@ -59,7 +59,10 @@ def test_edge_serves_any_cameras_compressed_stream(nodes, ros_node, diagnostics,
     want = {i: reference.process_jpeg(item[0], fmt=item[1]).result.class_ids[0]
             for i, item in enumerate(sequence) if len(item) == 2}
 
-    edge = nodes.start('edge_node', num_threads=1, diagnostics_period_s=0.2)
+    # Every image is to be checked, so none may be replaced by a newer one in the
+    # edge's queue of one (test_newest_frame_wins): a deeper queue (qos_overrides).
+    edge = nodes.start('edge_node', num_threads=1, diagnostics_period_s=0.2,
+                       **{'qos_overrides./image_raw/compressed.subscription.depth': 100})
     pub = ros_node.node.create_publisher(
         CompressedImage, 'image_raw/compressed',
         QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
