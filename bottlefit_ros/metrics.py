@@ -410,7 +410,7 @@ def format_summary_table(s: Summary) -> str:
               f'energy per frame: {s.energy_j_per_frame:.4f} J, of which robot compute '
               f'{s.energy_compute_j_per_frame:.4f} J; mean {s.mean_power_w:.2f} W '
               f'({label}: {s.energy_method or "-"})']
-    if s.camera_account:
+    if any(s.camera_account.values()):   # a camera without a deadline counts nothing here
         lines.append(describe_account(s.camera_account))
     return '\n'.join(lines)
 
