@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rate-accuracy curve of EfficientNet-Lite0 split models on any folder of photos.
+"""Rate-accuracy curve of EfficientNet-Lite split models on any folder of photos.
 
 For every photo, 14 views (``photo_views``: the demo's centre crop, the whole centre square,
 a half-size centre crop, four 60 % corner crops, and their mirrors); each row is the
@@ -13,7 +13,8 @@ and median CPU time of one 224 x 224 frame on one thread.
         --student bottlefit:12=default --json out.json --plot curve.png
 
 ``--student FAMILY:C=FILE`` takes an ``export`` file (or ``default``: the packaged student
-for that width). Runs on the CPU or a GPU (``--device``).
+for that width). Runs on the CPU or a GPU (``--device``); ``--model efficientnet_lite2`` for
+the Lite2 teacher and its students.
 """
 
 from __future__ import annotations
@@ -34,24 +35,24 @@ from bottlefit_ros.training.evaluate import (evaluate_jpeg_offload, evaluate_spl
 from bottlefit_ros.training.loop import RunContext
 from bottlefit_ros.training.distributed import DistInfo
 
-MODEL = "efficientnet_lite0"
+MODEL = "efficientnet_lite0"  # the default of --model
 QUALITIES = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
-def _student(spec: str) -> tuple[str, torch.nn.Module]:
+def _student(spec: str, model_name: str = MODEL) -> tuple[str, torch.nn.Module]:
     """``light:8=FILE`` -> (row name, model)."""
     left, _, path = spec.partition("=")
     family, _, width = left.partition(":")
     c = int(width)
     if path in ("", "default"):
-        packaged = packaged_student(MODEL, c)
+        packaged = packaged_student(model_name, c)
         if packaged is None or packaged.encoder != family:
             raise SystemExit(f"no packaged {family} student with C = {c}")
-        model = build_split_model(MODEL, bottleneck_channels=c, encoder=family)
+        model = build_split_model(model_name, bottleneck_channels=c, encoder=family)
     else:
         obj = torch.load(path, map_location="cpu", weights_only=True)
         meta = obj["meta"]
-        model = build_split_model(MODEL, bottleneck_channels=c, encoder=family,
+        model = build_split_model(model_name, bottleneck_channels=c, encoder=family,
                                   decoder_channels=int(meta["decoder_channels"]))
         own = model.state_dict()
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in obj["state_dict"].items()},
@@ -79,6 +80,7 @@ def cpu_ms(module: torch.nn.Module, repeats: int = 40) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--photos", required=True, help="folder of photos (any sizes)")
+    ap.add_argument("--model", default=MODEL, help="the teacher (default: %(default)s)")
     ap.add_argument("--student", action="append", default=[], metavar="FAMILY:C=FILE")
     ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)))
     ap.add_argument("--device", default="cpu")
@@ -88,7 +90,7 @@ def main() -> None:
     args = ap.parse_args()
 
     device = torch.device(args.device)
-    teacher = build_split_model(MODEL).to(device).eval()
+    teacher = build_split_model(args.model).to(device).eval()
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in ((127.0,) * 3, (128.0,) * 3))
     run = RunContext(out_dir=Path("."), dist=DistInfo(device=device), amp=False,
                      channels_last=False, progress="off", mean=mean, std=std)
@@ -121,9 +123,9 @@ def main() -> None:
               + (f" {row['head_cpu_ms']:.2f} ms" if "head_cpu_ms" in row else ""), flush=True)
 
     metrics, _ = evaluate_split(teacher, batches, run, codec=codec, teacher=teacher)
-    add("natural split @blocks.4, q8+zstd", "natural", teacher, metrics)
+    add(f"natural split @{teacher.info.split}, q8+zstd", "natural", teacher, metrics)
     for spec in args.student:
-        name, model = _student(spec)
+        name, model = _student(spec, args.model)
         metrics, _ = evaluate_split(model.to(device), batches, run, codec=codec, teacher=teacher)
         add(name, "student", model, metrics)
     for q in (int(v) for v in args.qualities.split(",") if v):
@@ -133,10 +135,10 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({"photos": args.photos, "views": len(views),
                                                "rows": rows}, indent=1) + "\n")
     if args.plot:
-        _plot(rows, args.plot, f"{len(images)} held-out photos x 14 views")
+        _plot(rows, args.plot, f"{len(images)} held-out photos x 14 views", args.model)
 
 
-def _plot(rows: list[dict], path: str, subtitle: str) -> None:
+def _plot(rows: list[dict], path: str, subtitle: str, model: str = MODEL) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -155,8 +157,9 @@ def _plot(rows: list[dict], path: str, subtitle: str) -> None:
             families.setdefault(r["name"].split(" C=")[0], []).append(r)
     for fam, rs in families.items():
         rs.sort(key=lambda r: r["bytes_mean"])
+        label = fam if fam.startswith("BottleFit") else f"BottleFit student, {fam} encoder"
         ax.plot([r["bytes_mean"] / 1e3 for r in rs], [100 * r["agreement_top1"] for r in rs],
-                "s-", label=f"BottleFit student, {fam} encoder")
+                "s-", label=label)
         for r in rs:
             ax.annotate(r["name"].split(" (")[0].split(" ")[-1],
                         (r["bytes_mean"] / 1e3, 100 * r["agreement_top1"]), fontsize=7,
@@ -164,10 +167,11 @@ def _plot(rows: list[dict], path: str, subtitle: str) -> None:
     for r in rows:
         if r["kind"] == "natural":
             ax.plot([r["bytes_mean"] / 1e3], [100 * r["agreement_top1"]], "k^",
-                    label="natural split @blocks.4 (q8+zstd)")
+                    label=r["name"].replace(", q8+zstd", " (q8+zstd)"))
     ax.set_xlabel("bytes per frame (kB)")
     ax.set_ylabel("top-1 agreement with the teacher (%)")
-    ax.set_title(f"EfficientNet-Lite0: rate vs agreement ({subtitle})", fontsize=9)
+    title = model.replace("efficientnet_lite", "EfficientNet-Lite")
+    ax.set_title(f"{title}: rate vs agreement ({subtitle})", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

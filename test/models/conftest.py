@@ -16,6 +16,13 @@ def _lite0(num_classes: int = 1000) -> nn.Module:
     return EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes)
 
 
+def _lite2(num_classes: int = 1000) -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    # padding for 224 x 224, as the registry builds it (the package's Lite2 default is 260)
+    return EfficientNet.from_name("efficientnet-lite2", num_classes=num_classes, image_size=224)
+
+
 STOCK: dict[str, Callable[..., nn.Module]] = {
     "resnet18": torchvision.models.resnet18,
     "resnet50": torchvision.models.resnet50,
@@ -25,12 +32,13 @@ STOCK: dict[str, Callable[..., nn.Module]] = {
     "densenet201": torchvision.models.densenet201,
     "mobilenet_v2": torchvision.models.mobilenet_v2,
     "efficientnet_lite0": _lite0,
+    "efficientnet_lite2": _lite2,
 }
 
 
 def _make_stock(name: str, num_classes: int = 1000) -> nn.Module:
-    if name == "efficientnet_lite0":
-        return _lite0(num_classes)
+    if name.startswith("efficientnet_lite"):
+        return STOCK[name](num_classes)
     return STOCK[name](weights=None, num_classes=num_classes)
 
 

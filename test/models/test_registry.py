@@ -8,7 +8,7 @@ from bottlefit_ros.models import build_split_model, list_models, register_model
 def test_registry_lists_every_teacher() -> None:
     assert set(list_models()) == {
         "resnet18", "resnet50", "resnet152", "densenet121", "densenet169", "densenet201",
-        "mobilenet_v2", "efficientnet_lite0"}
+        "mobilenet_v2", "efficientnet_lite0", "efficientnet_lite2"}
 
 
 def test_duplicate_registration_is_refused() -> None:

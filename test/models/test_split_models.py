@@ -13,7 +13,7 @@ OTHER_SPLIT = {  # a non-default natural split per family
     "resnet18": "layer3", "resnet50": "layer1", "resnet152": "maxpool",
     "densenet121": "features.denseblock2", "densenet169": "features.transition3",
     "densenet201": "features.pool0", "mobilenet_v2": "features.7",
-    "efficientnet_lite0": "blocks.5",
+    "efficientnet_lite0": "blocks.5", "efficientnet_lite2": "blocks.10",
 }
 
 
