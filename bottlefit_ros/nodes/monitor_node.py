@@ -51,6 +51,7 @@ import math
 import os
 import time
 from collections import deque
+from copy import copy
 from pathlib import Path
 from typing import Callable
 
@@ -101,6 +102,10 @@ EDGE_NODE = 'edge_node'       # the edge serving it, in the same namespace
 TAIL_GRACE_S = 1.0      # a camera's frames_sent counts for losses once this old
 # The edge's counters of frames it did not answer (edge_node.py), by reason.
 EDGE_DROP_KEYS = ('dropped_replaced', 'frames_missed', 'dropped_inactive')
+# Results: transient-local, so results the edge published before this subscription
+# matched it (start-up discovery) still arrive; see RESULT_QOS.
+MONITOR_RESULT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # SeqTracker outcomes that are counted, not measured: counter, and why (for the log).
 _UNMEASURED = {
     SeqTracker.DUPLICATE: ('results_duplicate', 'was already delivered (a duplicate)'),
@@ -146,13 +151,10 @@ class MonitorNode(Node):
                     self.get_logger().error(f'cannot open {key} {p[key]!r}, not logging '
                                             f'there: {exc}')
         self.metrics_pub = self.create_publisher(FrameMetrics, 'frame_metrics', 50)
-        # Transient-local: results the edge published before this subscription
-        # matched it (start-up discovery) still arrive; see RESULT_QOS.
-        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.start_ns = self.get_clock().now().nanoseconds
         self.seqs = SeqTracker(started_ns=self.start_ns)
-        self.create_subscription(Classification, 'classification', self._on_result, qos,
+        self.create_subscription(Classification, 'classification', self._on_result,
+                                 copy(MONITOR_RESULT_QOS),
                                  qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._camera_name = f'{self.get_namespace().rstrip("/")}/{CAMERA_NODE}'
