@@ -81,6 +81,12 @@ LIFECYCLE_PARAMS = (
 # Frames robot -> edge (bottleneck or JPEG): reliable, volatile. The publisher
 # keeps a few until the edge has them (a frame sent while the edge is still
 # matching arrives); the edge's subscription keeps one (NEWEST_FRAME_QOS).
+# Reliable, not best effort, for frames and results alike, with the 100 ms
+# writer heartbeat of the package's Fast DDS profiles (config/fastdds_memory.xml):
+# chosen from the field rehearsal over lossy links (docs/field-rehearsal.md,
+# "QoS for field links"): fewest fallbacks and no frame lost, with or without
+# the camera's deadline_ms; best-effort results lost frames that a second
+# subscriber (the monitor) could not recover.
 FRAME_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # The edge's frame subscription: a queue of one, the newest frame wins. A frame
 # still waiting when a newer one arrives is replaced in DDS (the edge counts it,
