@@ -71,6 +71,13 @@ COMPUTE_PARAMS = (
           max=3600.0),
 )
 
+# The robot's power profile: the monitor's energy estimate when it reads no sensor,
+# and the camera's adaptive policy's energy predictions (set both alike).
+POWER_PROFILE_PARAM = Param('power_profile', '', 'per-device power profile '
+                            '(bottlefit_ros/energy/power_profiles.yaml) for the energy estimate '
+                            '(monitor, when no sensor is used) and the adaptive policy\'s energy '
+                            'predictions (camera); empty = guess from the device')
+
 # Managed (lifecycle) nodes: whether the node brings itself up.
 LIFECYCLE_PARAMS = (
     Param('autostart', True, 'configure and activate at start, without a lifecycle manager; '

@@ -68,8 +68,8 @@ from bottlefit_ros.inflight import describe_account, read_account
 from bottlefit_ros.metrics import (REJECT_REASONS, FrameRecord, RunningSummary, SeqTracker,
                                    Summary, format_summary_table, result_problem, stamp_to_ns)
 from bottlefit_ros.msg import Classification, FrameMetrics
-from bottlefit_ros.nodes._common import (Counters, Param, declare, reject_read_only_and_invalid,
-                                        run, safe_text)
+from bottlefit_ros.nodes._common import (POWER_PROFILE_PARAM, Counters, Param, declare,
+                                        reject_read_only_and_invalid, run, safe_text)
 
 PARAMS = (
     Param('csv_path', '', 'per-frame CSV log; empty = none'),
@@ -79,8 +79,7 @@ PARAMS = (
     Param('power_reader', 'auto', 'robot power sensor; auto probes Jetson INA3221, Raspberry '
           'Pi 5 PMIC, INA2xx hwmon, Intel RAPL, battery, then falls back to the estimate',
           choices=READER_KINDS),
-    Param('power_profile', '', 'per-device power profile for the ESTIMATE when no sensor is '
-          'used (bottlefit_ros/energy/power_profiles.yaml); empty = guess from the device'),
+    POWER_PROFILE_PARAM,
     Param('power_sample_rate_hz', 100.0, 'power sensor sampling rate', min=1.0, max=10000.0),
     Param('summary_period_s', 10.0, 'period of the summary log line and /diagnostics '
           '(run totals, and rate, latency, bytes and energy over the last period)',
