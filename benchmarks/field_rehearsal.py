@@ -292,18 +292,21 @@ def _wait(procs: dict[str, subprocess.Popen], out: Path, frames: int, timeout_s:
 def first_answers(records: list[FrameRecord]) -> list[FrameRecord]:
     """The first result of each frame, by arrival: with a deadline a frame may
     be answered twice (the robot's fallback, then the edge's late result), and
-    the first answer is the one the robot acts on."""
+    the first answer is the one the robot acts on. A frame is its capture stamp,
+    as the camera matches results: an edge's offload result carries the JPEG
+    topic's sample number as ``seq``, which runs behind the camera's once the
+    camera answered a frame itself without sending it."""
     first: dict[int, FrameRecord] = {}
     for r in sorted(records, key=lambda r: r.arrival_ns):
-        first.setdefault(r.seq, r)
+        first.setdefault(r.stamp_ns, r)
     return sorted(first.values(), key=lambda r: r.arrival_ns)
 
 
 def _fill(res: RunResult, records: list[FrameRecord], summary_path: Path, wire: int) -> None:
     records = first_answers(records)
     s = summarize(records, frames_sent=res.frames_requested)
-    res.frames_delivered = s.frames_delivered
-    res.frames_lost = s.frames_lost
+    res.frames_delivered = len(records)
+    res.frames_lost = max(0, res.frames_requested - len(records))
     res.e2e_ms = percentiles([r.e2e_ms for r in records], (50, 95, 99))
     res.fps = s.fps
     res.bytes_per_frame = s.bytes_per_frame if records else math.nan

@@ -101,12 +101,16 @@ def test_first_answers_keep_each_frames_first_result():
     from bottlefit_ros.metrics import FrameRecord
     bench = _load_bench()
 
-    def rec(seq: int, mode: str, arrival_ns: int) -> FrameRecord:
-        return FrameRecord(seq, mode, 'm', 0, arrival_ns, 0, 0, 0, 0, 0, 100, 1, 'x', 0.5)
-    records = [rec(0, 'split', 10), rec(1, 'fallback', 30), rec(1, 'split', 50),
-               rec(2, 'split', 40)]
+    def rec(seq: int, mode: str, stamp_ns: int, arrival_ns: int) -> FrameRecord:
+        return FrameRecord(seq, mode, 'm', stamp_ns, arrival_ns, 0, 0, 0, 0, 0, 100, 1, 'x',
+                           0.5)
+    # Frame 1 answered by fallback, then by the edge, late; frame 3's offload
+    # result carries the JPEG topic's sample number (2), not the camera's seq.
+    records = [rec(0, 'offload', 0, 10), rec(1, 'fallback', 5, 30), rec(0, 'offload', 5, 50),
+               rec(2, 'fallback', 10, 40), rec(2, 'offload', 15, 60)]
     first = bench.first_answers(records)
-    assert [(r.seq, r.mode) for r in first] == [(0, 'split'), (1, 'fallback'), (2, 'split')]
+    assert [(r.stamp_ns, r.mode) for r in first] == [(0, 'offload'), (5, 'fallback'),
+                                                     (10, 'fallback'), (15, 'offload')]
 
 
 @pytest.mark.ros
