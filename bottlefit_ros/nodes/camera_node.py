@@ -46,8 +46,9 @@ Every frame sent ends as exactly one of ``answered_edge``,
 
 Adaptive mode (``adaptive: true``; needs ``deadline_ms`` > 0): per frame,
 :class:`bottlefit_ros.policy.ModePolicy` picks among the loaded ``modes`` the
-one of least predicted latency (``adaptive_objective: latency``, the default), from what the answered frames measured (robot
-and edge compute, bytes, transport), with hysteresis, a probe of another mode
+one of least predicted latency (``adaptive_objective: latency``, the default),
+from what the answered frames measured (robot and edge compute, bytes,
+transport), with hysteresis, a probe of another mode
 every ``adaptive_probe_every`` frames, edge modes only while the edge is alive,
 and an optional ``adaptive_bandwidth_cap_bps``. ``adaptive_objective: energy``
 minimises the predicted robot energy per frame instead, from the robot's power
@@ -106,14 +107,13 @@ from bottlefit_ros.codec import CODECS
 from bottlefit_ros.conversions import (ImageError, bottleneck_msg, classification_msg,
                                        compressed_image_msg, image_to_rgb)
 from bottlefit_ros.deployment import FALLBACK_MODE, MODES
-from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.energy import PowerProfile, PowerProfileError, make_power_reader
+from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
                                         LIFECYCLE_PARAMS, MODEL_PARAMS, POWER_PROFILE_PARAM,
                                         QOS_OVERRIDES, RESULT_QOS, Counters, ManagedNode,
-                                        Param, model_spec,
-                                        reject_read_only_and_invalid, run, safe_text,
-                                        sample_source)
+                                        Param, model_spec, reject_read_only_and_invalid, run,
+                                        safe_text, sample_source)
 from bottlefit_ros.nodes._fallback import FallbackGuard
 from bottlefit_ros.policy import OBJECTIVES, ModePolicy, PolicyConfig
 from bottlefit_ros.runtime import RobotRunner, SeqGaps
