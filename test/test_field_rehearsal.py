@@ -77,6 +77,63 @@ def test_reduction_and_table_format():
     assert '0.400 (estimated)' in text
 
 
+def test_qos_variants_set_both_ends_of_every_topic_alike():
+    bench = _load_bench()
+    assert {'reliable', 'best_effort', 'reliable_hb100'} <= set(bench.QOS_VARIANTS)
+    for v in bench.QOS_VARIANTS.values():
+        params = v.parameters(namespace='robot1')
+        frames = [k for node in ('camera_node', 'edge_node') for k in params[node]
+                  if '/bottleneck.' in k or '/image_raw/compressed.' in k]
+        results = [(node, k) for node, ps in params.items() for k in ps
+                   if '/classification.' in k]
+        assert len(frames) == 4 and all(k.startswith('qos_overrides./robot1/') for k in frames)
+        assert {params['camera_node' if 'publisher' in k else 'edge_node'][k]
+                for k in frames} == {v.frames}
+        # classification: edge and camera publish; camera and monitor subscribe.
+        assert {n for n, k in results if k.endswith('publisher.reliability')} == {
+            'edge_node', 'camera_node'}
+        assert {n for n, k in results if k.endswith('subscription.reliability')} == {
+            'camera_node', 'monitor_node'}
+        assert {params[n][k] for n, k in results} == {v.results}
+
+
+def test_first_answers_keep_each_frames_first_result():
+    from bottlefit_ros.metrics import FrameRecord
+    bench = _load_bench()
+
+    def rec(seq: int, mode: str, stamp_ns: int, arrival_ns: int) -> FrameRecord:
+        return FrameRecord(seq, mode, 'm', stamp_ns, arrival_ns, 0, 0, 0, 0, 0, 100, 1, 'x',
+                           0.5)
+    # Frame 1 answered by fallback, then by the edge, late; frame 3's offload
+    # result carries the JPEG topic's sample number (2), not the camera's seq.
+    records = [rec(0, 'offload', 0, 10), rec(1, 'fallback', 5, 30), rec(0, 'offload', 5, 50),
+               rec(2, 'fallback', 10, 40), rec(2, 'offload', 15, 60)]
+    first = bench.first_answers(records)
+    assert [(r.stamp_ns, r.mode) for r in first] == [(0, 'offload'), (5, 'fallback'),
+                                                     (10, 'fallback'), (15, 'offload')]
+
+
+@pytest.mark.ros
+def test_qos_variants_are_compatible_and_heartbeat_profile_is_replaced(tmp_path):
+    missing = _ros_missing()
+    if missing:
+        pytest.skip(missing)
+    bench = _load_bench()
+    for v in bench.QOS_VARIANTS.values():
+        assert bench.incompatible_pairs(v) == [], v.name
+    packaged = bench.heartbeat_profile(bench.PACKAGED_HEARTBEAT_MS, tmp_path).read_text()
+    slow = bench.heartbeat_profile(3000.0, tmp_path).read_text()
+    assert packaged.count('<heartbeat_period>') == slow.count('<heartbeat_period>') == 1
+    assert '<sec>0</sec><nanosec>100000000</nanosec>' in re.sub(r'\s', '', packaged)
+    assert '<heartbeat_period><sec>3</sec><nanosec>0</nanosec></heartbeat_period>' in slow
+    # The packaged profiles give every writer that period (the default chosen
+    # from the QoS rehearsal, docs/field-rehearsal.md).
+    for name in ('fastdds_memory.xml', 'fastdds_localhost.xml'):
+        text = re.sub(r'\s', '', (REPO / 'config' / name).read_text())
+        assert ('<heartbeat_period><sec>0</sec><nanosec>100000000</nanosec>'
+                '</heartbeat_period>') in text, name
+
+
 def test_benchmark_exits_2_without_namespaces(monkeypatch, capsys):
     bench = _load_bench()
     monkeypatch.setattr(bench, 'netns_available', lambda: 'needs root (ip netns add, tc)')

@@ -71,6 +71,13 @@ COMPUTE_PARAMS = (
           max=3600.0),
 )
 
+# The robot's power profile: the monitor's energy estimate when it reads no sensor,
+# and the camera's adaptive policy's energy predictions (set both alike).
+POWER_PROFILE_PARAM = Param('power_profile', '', 'per-device power profile '
+                            '(bottlefit_ros/energy/power_profiles.yaml) for the energy estimate '
+                            '(monitor, when no sensor is used) and the adaptive policy\'s energy '
+                            'predictions (camera); empty = guess from the device')
+
 # Managed (lifecycle) nodes: whether the node brings itself up.
 LIFECYCLE_PARAMS = (
     Param('autostart', True, 'configure and activate at start, without a lifecycle manager; '
@@ -81,6 +88,12 @@ LIFECYCLE_PARAMS = (
 # Frames robot -> edge (bottleneck or JPEG): reliable, volatile. The publisher
 # keeps a few until the edge has them (a frame sent while the edge is still
 # matching arrives); the edge's subscription keeps one (NEWEST_FRAME_QOS).
+# Reliable, not best effort, for frames and results alike, with the 100 ms
+# writer heartbeat of the package's Fast DDS profiles (config/fastdds_memory.xml):
+# chosen from the field rehearsal over lossy links (docs/field-rehearsal.md,
+# "QoS for field links"): fewest fallbacks and no frame lost, with or without
+# the camera's deadline_ms; best-effort results lost frames that a second
+# subscriber (the monitor) could not recover.
 FRAME_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # The edge's frame subscription: a queue of one, the newest frame wins. A frame
 # still waiting when a newer one arrives is replaced in DDS (the edge counts it,

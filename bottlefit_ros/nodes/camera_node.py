@@ -46,10 +46,14 @@ Every frame sent ends as exactly one of ``answered_edge``,
 
 Adaptive mode (``adaptive: true``; needs ``deadline_ms`` > 0): per frame,
 :class:`bottlefit_ros.policy.ModePolicy` picks among the loaded ``modes`` the
-one of least predicted latency, from what the answered frames measured (robot
-and edge compute, bytes, transport), with hysteresis, a probe of another mode
+one of least predicted latency (``adaptive_objective: latency``, the default),
+from what the answered frames measured (robot and edge compute, bytes,
+transport), with hysteresis, a probe of another mode
 every ``adaptive_probe_every`` frames, edge modes only while the edge is alive,
-and an optional ``adaptive_bandwidth_cap_bps``. Its switches are logged and
+and an optional ``adaptive_bandwidth_cap_bps``. ``adaptive_objective: energy``
+minimises the predicted robot energy per frame instead, from the robot's power
+profile (``power_profile``, chosen as the monitor's estimate chooses it: the
+name given, else guessed from the device). Its switches are logged and
 counted as ``mode_switches`` (probes as ``adaptive_probes``); ``mode`` is then
 not settable.
 
@@ -103,14 +107,15 @@ from bottlefit_ros.codec import CODECS
 from bottlefit_ros.conversions import (ImageError, bottleneck_msg, classification_msg,
                                        compressed_image_msg, image_to_rgb)
 from bottlefit_ros.deployment import FALLBACK_MODE, MODES
+from bottlefit_ros.energy import PowerProfile, PowerProfileError, make_power_reader
 from bottlefit_ros.msg import Bottleneck, Classification
 from bottlefit_ros.nodes._common import (COMPUTE_PARAMS, FRAME_QOS, HAS_MESSAGE_INFO,
-                                        LIFECYCLE_PARAMS, MODEL_PARAMS, QOS_OVERRIDES,
-                                        RESULT_QOS, Counters, ManagedNode, Param, model_spec,
-                                        reject_read_only_and_invalid, run, safe_text,
-                                        sample_source)
+                                        LIFECYCLE_PARAMS, MODEL_PARAMS, POWER_PROFILE_PARAM,
+                                        QOS_OVERRIDES, RESULT_QOS, Counters, ManagedNode,
+                                        Param, model_spec, reject_read_only_and_invalid, run,
+                                        safe_text, sample_source)
 from bottlefit_ros.nodes._fallback import FallbackGuard
-from bottlefit_ros.policy import ModePolicy, PolicyConfig
+from bottlefit_ros.policy import OBJECTIVES, ModePolicy, PolicyConfig
 from bottlefit_ros.runtime import RobotRunner, SeqGaps
 from bottlefit_ros.sources import open_source
 
@@ -134,6 +139,10 @@ PARAMS = (
           '0 = never', min=0, max=100_000),
     Param('adaptive_bandwidth_cap_bps', 0.0, 'adaptive: edge modes whose bytes per frame at '
           'rate_hz exceed this are not used; 0 = no cap', min=0.0, max=1e12),
+    Param('adaptive_objective', 'latency', 'adaptive: what the policy minimises: latency '
+          '(predicted end-to-end) or energy (predicted robot energy per frame, from '
+          'power_profile)', choices=OBJECTIVES),
+    POWER_PROFILE_PARAM,
     Param('edge_lost_after', 3, 'with deadline_ms: the edge counts as lost after this many '
           'frames in a row missed their deadline; new frames are then answered here at once',
           min=1, max=10_000),
@@ -249,9 +258,10 @@ class CameraNode(ManagedNode):
                                  'the policy, and the fallback covers a probe the edge misses)')
             rate = float(p['rate_hz']) if p['source'] != 'topic' else 10.0
             self.policy = ModePolicy(PolicyConfig(
-                modes=self.runner.modes, probe_every=int(p['adaptive_probe_every']),
+                objective=str(p['adaptive_objective']), modes=self.runner.modes,
+                probe_every=int(p['adaptive_probe_every']),
                 bandwidth_cap_bps=float(p['adaptive_bandwidth_cap_bps']), frame_rate_hz=rate),
-                initial=self.mode)
+                initial=self.mode, profile=robot_power_profile(str(p['power_profile'])))
             self.guard.observer = self.policy.observe
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
@@ -272,7 +282,9 @@ class CameraNode(ManagedNode):
         params = f'head {info.head_params:,} params, ' if info.head_params else ''
         self.get_logger().info(
             f'{self.mode} mode (loaded: {", ".join(self.runner.modes)}'
-            + (f'; deadline {deadline_ms:g} ms' if self.guard else '') + f'), '
+            + (f'; deadline {deadline_ms:g} ms' if self.guard else '')
+            + (f'; adaptive, objective {self.policy.config.objective}, power profile '
+               f'{self.policy.profile.name}' if self.policy else '') + f'), '
             f'model {info.model} split {info.split} on '
             f'{self.runner.engine.backend} ({params}fingerprint {self.runner.head_fingerprint}); '
             f'frames from {where}')
@@ -545,6 +557,16 @@ def modes_to_load(mode: str, modes: list[str] | str, deadline_ms: float) -> tupl
         raise ValueError('parameter deadline_ms > 0 needs local among modes (the fallback runs '
                          'the whole model here)')
     return loaded
+
+
+def robot_power_profile(name: str) -> PowerProfile:
+    """The robot's power profile for the policy's energy predictions, chosen as
+    the monitor's estimate chooses it (``make_power_reader('estimate')``: the
+    name given, else guessed from the device); ``ValueError`` for an unknown name."""
+    try:
+        return make_power_reader('estimate', profile=name or None).profile
+    except PowerProfileError as exc:
+        raise ValueError(f'parameter power_profile: {exc}') from None
 
 
 def main(args: list[str] | None = None) -> int:

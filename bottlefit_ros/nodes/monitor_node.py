@@ -51,6 +51,7 @@ import math
 import os
 import time
 from collections import deque
+from copy import copy
 from pathlib import Path
 from typing import Callable
 
@@ -67,8 +68,8 @@ from bottlefit_ros.inflight import describe_account, read_account
 from bottlefit_ros.metrics import (REJECT_REASONS, FrameRecord, RunningSummary, SeqTracker,
                                    Summary, format_summary_table, result_problem, stamp_to_ns)
 from bottlefit_ros.msg import Classification, FrameMetrics
-from bottlefit_ros.nodes._common import (Counters, Param, declare, reject_read_only_and_invalid,
-                                        run, safe_text)
+from bottlefit_ros.nodes._common import (POWER_PROFILE_PARAM, Counters, Param, declare,
+                                        reject_read_only_and_invalid, run, safe_text)
 
 PARAMS = (
     Param('csv_path', '', 'per-frame CSV log; empty = none'),
@@ -78,8 +79,7 @@ PARAMS = (
     Param('power_reader', 'auto', 'robot power sensor; auto probes Jetson INA3221, Raspberry '
           'Pi 5 PMIC, INA2xx hwmon, Intel RAPL, battery, then falls back to the estimate',
           choices=READER_KINDS),
-    Param('power_profile', '', 'per-device power profile for the ESTIMATE when no sensor is '
-          'used (bottlefit_ros/energy/power_profiles.yaml); empty = guess from the device'),
+    POWER_PROFILE_PARAM,
     Param('power_sample_rate_hz', 100.0, 'power sensor sampling rate', min=1.0, max=10000.0),
     Param('summary_period_s', 10.0, 'period of the summary log line and /diagnostics '
           '(run totals, and rate, latency, bytes and energy over the last period)',
@@ -101,6 +101,10 @@ EDGE_NODE = 'edge_node'       # the edge serving it, in the same namespace
 TAIL_GRACE_S = 1.0      # a camera's frames_sent counts for losses once this old
 # The edge's counters of frames it did not answer (edge_node.py), by reason.
 EDGE_DROP_KEYS = ('dropped_replaced', 'frames_missed', 'dropped_inactive')
+# Results: transient-local, so results the edge published before this subscription
+# matched it (start-up discovery) still arrive; see RESULT_QOS.
+MONITOR_RESULT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # SeqTracker outcomes that are counted, not measured: counter, and why (for the log).
 _UNMEASURED = {
     SeqTracker.DUPLICATE: ('results_duplicate', 'was already delivered (a duplicate)'),
@@ -146,13 +150,10 @@ class MonitorNode(Node):
                     self.get_logger().error(f'cannot open {key} {p[key]!r}, not logging '
                                             f'there: {exc}')
         self.metrics_pub = self.create_publisher(FrameMetrics, 'frame_metrics', 50)
-        # Transient-local: results the edge published before this subscription
-        # matched it (start-up discovery) still arrive; see RESULT_QOS.
-        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.start_ns = self.get_clock().now().nanoseconds
         self.seqs = SeqTracker(started_ns=self.start_ns)
-        self.create_subscription(Classification, 'classification', self._on_result, qos,
+        self.create_subscription(Classification, 'classification', self._on_result,
+                                 copy(MONITOR_RESULT_QOS),
                                  qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._camera_name = f'{self.get_namespace().rstrip("/")}/{CAMERA_NODE}'

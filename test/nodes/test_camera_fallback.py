@@ -280,3 +280,88 @@ def test_adaptive_policy_tries_every_mode_and_leaves_a_killed_edge(nodes, ros_no
     back_ns = time.time_ns()
     assert wait_for(lambda: any(r.mode in ('split', 'offload') and r.arrival_ns > back_ns
                                 for r in results), timeout_s=10, poll=ros_node.spin), nodes.logs()
+
+
+def compressed_stamps(ros_node) -> list[int]:
+    """Capture stamps of the frames sent on ``image_raw/compressed`` (offload), as
+    they arrive in this process (reliable, like the edge's subscription)."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CompressedImage
+    stamps: list[int] = []
+    ros_node.node.create_subscription(
+        CompressedImage, 'image_raw/compressed',
+        lambda msg: stamps.append(msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec),
+        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    return stamps
+
+
+def test_adaptive_decisions_on_recorded_frames(nodes, ros_node, diagnostics, wait_for,
+                                               tmp_path):
+    """The policy through the node, on the sample photos (a folder source), with
+    conditions it must react to: the edge killed while the camera is in split
+    (within the first min_dwell_frames, so no switch can have happened yet) ->
+    local, reason no_edge; the edge back -> the unobserved offload is probed
+    once, and its JPEG's bit rate at rate_hz is over adaptive_bandwidth_cap_bps,
+    so offload is never used again, while split is (probes every 10 frames).
+    Asserted on the camera's /diagnostics and log, the frames on the wire and the
+    monitor's mode per result."""
+    from bottlefit_ros.framelog import read_frame_log
+
+    csv_path = tmp_path / 'frames.csv'
+    results = collect_results(ros_node)
+    jpegs = compressed_stamps(ros_node)
+    shown = camera_mode(ros_node)
+    monitor = nodes.start('monitor_node', csv_path=str(csv_path), summary_period_s=1.0)
+    edge = nodes.start('edge_node', num_threads=1)
+    # Split sends ~5.6 kB a frame (224 kbit/s at 5 Hz), offload a ~24 kB JPEG
+    # (~950 kbit/s): a 500 kbit/s cap leaves split and excludes offload once seen.
+    nodes.start('camera_node', source='folder', rate_hz=FALLBACK_RATE_HZ,
+                deadline_ms=DEADLINE_MS, modes=['split', 'local', 'offload'], adaptive=True,
+                adaptive_probe_every=10, adaptive_bandwidth_cap_bps=500_000.0, num_threads=1)
+    assert wait_for(lambda: any(r.mode == 'split' for r in results), timeout_s=120,
+                    poll=ros_node.spin), nodes.logs()
+    first_edge = edge_subscriptions(ros_node)
+    # SIGKILL at the first result: three missed deadlines (edge_lost_after) come
+    # before frame 10, the first frame at which the policy may probe or switch.
+    edge.kill()
+    edge.wait()
+    killed_ns = time.time_ns()
+    assert wait_for(lambda: 'adaptive: no_edge' in nodes.log('camera_node')
+                    and shown['mode'] == 'local', timeout_s=30, poll=ros_node.spin), nodes.logs()
+    assert 'mode split -> local' in nodes.log('camera_node')
+    assert not jpegs            # offload not probed yet (the first probe was due at frame 10)
+
+    nodes.start('edge_node', num_threads=1)
+    assert wait_for(lambda: edge_subscriptions(ros_node) - first_edge, timeout_s=120,
+                    poll=ros_node.spin), nodes.logs()
+    back_ns = time.time_ns()
+    # The probe of offload, then split again (a probe every 10 frames, or a switch).
+    assert wait_for(lambda: len(jpegs) >= 1 and sum(
+        r.mode == 'split' and r.arrival_ns > back_ns for r in results) >= 2, timeout_s=30,
+                    poll=ros_node.spin), nodes.logs()
+    probed_ns = time.monotonic_ns()
+    # Twenty frames more (two probe periods): offload stays excluded by the cap.
+    seen = len({r.seq for r in results})
+    assert wait_for(lambda: len({r.seq for r in results}) >= seen + 20, timeout_s=30,
+                    poll=ros_node.spin), nodes.logs()
+    values = camera_values(diagnostics)
+    assert len(jpegs) == 1, (len(jpegs), values)
+    assert values['adaptive_probes'] >= 2 and values['mode_switches'] >= 1, values
+    assert values['edge_lost'] >= 1 and values['edge_alive'] == 1, values
+    assert shown['mode'] in ('split', 'local')          # which wins is this machine's
+    assert (time.monotonic_ns() - probed_ns) / 1e9 >= 2.0
+
+    monitor.send_signal(signal.SIGINT)
+    assert wait_for(lambda: monitor.poll() is not None, timeout_s=30), nodes.logs()
+    records = read_frame_log(csv_path)
+    before = {r.mode for r in records if r.arrival_ns < killed_ns}
+    assert before == {'split'}, before
+    # After the edge died and before it was back: the robot answered (local, and
+    # the liveness probes' fallbacks); after: offload at most once (the probe,
+    # unless it fell back), split again.
+    while_dead = {r.mode for r in records if killed_ns + 2e9 < r.arrival_ns < back_ns}
+    assert while_dead and while_dead <= {'local', 'fallback'}, while_dead
+    after = [r.mode for r in records if r.arrival_ns > back_ns]
+    assert after.count('offload') <= 1 and 'split' in after, after
+    print(f'adaptive on recorded frames: {values}; modes after the edge returned: '
+          f'{ {m: after.count(m) for m in set(after)} }')

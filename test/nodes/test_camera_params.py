@@ -1,7 +1,8 @@
 """Camera parameters: out-of-range values end the node with one FATAL line
 (exit 2, under its name, no traceback); ``rate_hz`` changes apply at run time
 without post-set callbacks (absent on Humble) and are refused with
-``source: topic``; ``qos_overrides`` may change durability."""
+``source: topic``; ``qos_overrides`` may change durability; the adaptive
+policy's energy objective gets the robot's power profile."""
 from __future__ import annotations
 
 import subprocess
@@ -13,9 +14,13 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
 @pytest.mark.parametrize('params', [{'rate_hz': -1.0}, {'jpeg_quality': 500},
-                                    {'rate_hz': 5}, {'source': 'nowhere'}],
+                                    {'rate_hz': 5}, {'source': 'nowhere'},
+                                    {'adaptive_objective': 'speed'},
+                                    {'power_profile': 'toaster', 'adaptive': True,
+                                     'deadline_ms': 300.0, 'adaptive_objective': 'energy'}],
                          ids=['rate_hz out of range', 'jpeg_quality out of range',
-                              'rate_hz not a double', 'unknown source'])
+                              'rate_hz not a double', 'unknown source',
+                              'unknown adaptive_objective', 'unknown power_profile'])
 def test_bad_parameter_is_one_fatal_line(nodes, wait_for, params):
     proc = nodes.start('camera_node', **params)
     assert wait_for(lambda: proc.poll() is not None, timeout_s=60), nodes.logs()
@@ -98,3 +103,16 @@ def test_qos_overrides_change_durability(nodes, ros_node, wait_for, mode, topic,
              else node.get_subscriptions_info_by_topic)
     assert wait_for(lambda: infos(topic), timeout_s=90, poll=ros_node.spin), nodes.logs()
     assert infos(topic)[0].qos_profile.durability == DurabilityPolicy[durability.upper()]
+
+
+def test_energy_objective_uses_the_robot_power_profile(nodes, wait_for):
+    """adaptive_objective energy: the policy gets the named power profile (the
+    one the monitor's estimate would use) and the camera serves."""
+    camera = nodes.start('camera_node', source='synthetic', num_threads=1, adaptive=True,
+                         deadline_ms=300.0, modes=['split', 'local'],
+                         adaptive_objective='energy', power_profile='raspberry_pi_4')
+    assert wait_for(lambda: 'active' in nodes.log('camera_node') or camera.poll() is not None,
+                    timeout_s=90), nodes.logs()
+    log = nodes.log('camera_node')
+    assert camera.poll() is None, log
+    assert 'adaptive, objective energy, power profile raspberry_pi_4' in log, log
