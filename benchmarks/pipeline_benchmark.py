@@ -64,6 +64,40 @@ def _median_ms(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(times), float(np.percentile(times, 95))
 
 
+def _paired_median_ms(fn_a, fn_b, repeats: int) -> tuple[float, float, float]:
+    """Medians of ``fn_a`` and ``fn_b`` timed alternately (a, b, a, b, ...), and the
+    median of the per-pair ratios a/b: a machine whose speed drifts during the run
+    (a shared VM) then slows both sides alike instead of whichever ran second."""
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, times in ((fn_a, ta), (fn_b, tb)):
+            t0 = time.perf_counter_ns()
+            fn()
+            times.append((time.perf_counter_ns() - t0) / 1e6)
+    return (statistics.median(ta), statistics.median(tb),
+            statistics.median(a / b for a, b in zip(ta, tb)))
+
+
+def cpu_description() -> str:
+    """The CPU's model name and widest vector extension, from /proc/cpuinfo (Linux),
+    so a recorded table says which CPU its ratios belong to."""
+    try:
+        info = Path('/proc/cpuinfo').read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(':', 1)[1].strip() for line in info.splitlines()
+                 if line.startswith('model name')), platform.machine())
+    flags = next((set(line.split(':', 1)[1].split()) for line in info.splitlines()
+                  if line.startswith('flags')), set())
+    vector = next((f for f in ('avx512f', 'avx2', 'avx', 'sse4_2') if f in flags), 'no AVX')
+    return f'{name} ({vector}{", avx512_vnni" if "avx512_vnni" in flags else ""})'
+
+
+def _ort_version() -> str:
+    import onnxruntime
+    return onnxruntime.__version__
+
+
 def _label(spec: ModelSpec) -> str:
     return (f'BottleFit C={spec.bottleneck_channels}' if spec.bottleneck_channels
             else 'natural split')
@@ -94,7 +128,7 @@ def backend_table(specs: list[ModelSpec], photos: list[np.ndarray], repeats: int
                   threads: int) -> list[str]:
     """Head, tail and whole model on PyTorch eager vs ONNX Runtime, same threads,
     and whether the two give the same top-1 label on every photo."""
-    rows = ['| split model | part | PyTorch p50 ms | ONNX Runtime p50 ms | speed-up | '
+    rows = ['| split model | part | PyTorch p50 ms | ONNX Runtime p50 ms | speed-up (median of paired runs) | '
             'same top-1 on all photos |', '|---|---|---:|---:|---:|---|']
     for spec in specs:
         model = spec.build()
@@ -106,23 +140,22 @@ def backend_table(specs: list[ModelSpec], photos: list[np.ndarray], repeats: int
             with torch.inference_mode():
                 torch_top1 = [int(model(torch.from_numpy(x)).argmax()) for x in xs]
                 x, z = torch.from_numpy(xs[0]), model.head(torch.from_numpy(xs[0]))
-                for _ in range(3):
-                    model(x)
-                torch_ms = {'head': _median_ms(lambda: model.head(x), repeats)[0],
-                            'tail': _median_ms(lambda: model.tail(z), repeats)[0],
-                            'whole': _median_ms(lambda: model(x), repeats)[0]}
-            ort_top1 = [int(parts['whole'].run(x).argmax()) for x in xs]
-            same = ort_top1 == torch_top1 and all(
-                int(parts['tail'].run(parts['head'].run(x)).argmax()) == t
-                for x, t in zip(xs, torch_top1))
-            inputs = {'head': xs[0], 'tail': z.numpy(), 'whole': xs[0]}
-            for part in PARTS:
-                for _ in range(3):
-                    parts[part].run(inputs[part])
-                ort = _median_ms(lambda: parts[part].run(inputs[part]), repeats)[0]
-                rows.append(f'| {_label(spec)} | {part} | {torch_ms[part]:.2f} | {ort:.2f} | '
-                            f'{torch_ms[part] / ort:.1f}x | {"yes" if same else "NO"} '
-                            f'({len(xs)} photos) |')
+                torch_fn = {'head': lambda: model.head(x), 'tail': lambda: model.tail(z),
+                            'whole': lambda: model(x)}
+                ort_top1 = [int(parts['whole'].run(x).argmax()) for x in xs]
+                same = ort_top1 == torch_top1 and all(
+                    int(parts['tail'].run(parts['head'].run(x)).argmax()) == t
+                    for x, t in zip(xs, torch_top1))
+                inputs = {'head': xs[0], 'tail': z.numpy(), 'whole': xs[0]}
+                for part in PARTS:
+                    def ort_fn(part: str = part) -> None:
+                        parts[part].run(inputs[part])
+                    for _ in range(3):
+                        torch_fn[part]()
+                        ort_fn()
+                    torch_ms, ort_ms, ratio = _paired_median_ms(torch_fn[part], ort_fn, repeats)
+                    rows.append(f'| {_label(spec)} | {part} | {torch_ms:.2f} | {ort_ms:.2f} | '
+                                f'{ratio:.1f}x | {"yes" if same else "NO"} ({len(xs)} photos) |')
     return rows
 
 
@@ -411,7 +444,7 @@ def main() -> int:
     photos = list(frames(FolderSource(loop=False)))
     print(f'# bottlefit_ros pipeline benchmark\n\nmodel {specs[0].model}: the packaged default '
           f'({_label(specs[0])}) and the natural split, '
-          f'{len(photos)} sample photos, torch {torch.__version__} on {platform.processor() or platform.machine()}, '
+          f'{len(photos)} sample photos, torch {torch.__version__}, onnxruntime {_ort_version()} on {cpu_description()}, '
           f'{a.threads} torch thread(s), {os.cpu_count()} cores\n')
     if 'compute' in sections:
         print('## Compute per frame (batch 1)\n')
