@@ -130,7 +130,10 @@ def test_short_scenario_accounts_for_every_frame(tmp_path, domain_id):
         assert frames == r['captured'] == 60 == sum(r['outcomes'].values()), r
         assert r['in_flight'] == 0 and r['unexplained'] == 0
         assert [p['name'] for p in r['phases']] == ['1 wifi_good', '2 edge killed, wifi_poor']
-        # The edge answered in the first phase; after its kill, only the robot did.
-        assert r['phases'][0]['answered']['answered_edge'] > 0
-        assert r['phases'][1]['answered']['answered_fallback'] > 0
+        # The edge answered in the first phase; after its kill, only the robot did
+        # (adaptive: by fallback, or locally once the policy chose local).
+        first, second = (p['answered'] for p in r['phases'])
+        assert first['answered_edge'] > 0
+        assert second['answered_edge'] == 0
+        assert second['answered_fallback'] + second['answered_local'] > 0
     assert (tmp_path / 'report.html').read_text().count('<img') >= 3
