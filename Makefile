@@ -3,7 +3,7 @@
 FRAMES ?= 20
 MODE ?= split
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench scenario
 setup:
 	@bash tools/setup.sh
 
@@ -16,3 +16,6 @@ test: setup
 
 bench: setup
 	@tools/with_env.sh python benchmarks/pipeline_benchmark.py
+
+scenario: setup
+	@tools/with_env.sh python -P benchmarks/scenario_rehearsal.py $(SCENARIO_ARGS)

@@ -208,16 +208,7 @@ def run_one(profile: str, mode: str, *, frames: int, rate_hz: float, timeout_s: 
         bounded['camera_node']['deadline_ms'] = deadline_ms
     for node, values in (qos.parameters() if qos else {}).items():
         bounded[node].update(values)
-    base_env = dict(os.environ)
-    # with_env.sh's profile restricts UDP to 127.0.0.1: it must not cross namespaces.
-    # Without it (and its RMW_FASTRTPS_USE_QOS_FROM_XML) the nodes use the
-    # package's memory-only profile, config/fastdds_memory.xml, as on a robot.
-    base_env.pop('FASTDDS_DEFAULT_PROFILES_FILE', None)
-    base_env.pop('RMW_FASTRTPS_USE_QOS_FROM_XML', None)
-    base_env.pop('ROS_LOCALHOST_ONLY', None)
-    # Domains above 101 keep clear of the 1..100 the project's demo and tests
-    # draw from (Fast DDS shared-memory ports are host-wide, not per namespace).
-    base_env['ROS_DOMAIN_ID'] = str(random.randint(102, 232))
+    base_env = namespace_env()
     if qos is not None and qos.heartbeat_ms > 0:
         # The nodes keep a profile the user set (use_packaged_dds_profile).
         base_env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(heartbeat_profile(qos.heartbeat_ms, out))
@@ -262,6 +253,23 @@ def run_one(profile: str, mode: str, *, frames: int, rate_hz: float, timeout_s: 
          'robot_veth_tx_bytes': wire, 'ROS_DOMAIN_ID': base_env['ROS_DOMAIN_ID'],
          'robot_cpu': quota.describe() if quota is not None else 'unthrottled'}, indent=2))
     return res, link
+
+
+def namespace_env(domain_id: int | None = None) -> dict[str, str]:
+    """This process's environment for nodes started in the namespaces (add
+    ``link.dds_env(side)``): no localhost-only Fast DDS profile, and
+    ``ROS_DOMAIN_ID`` = ``domain_id`` or a random one in 102..232."""
+    env = dict(os.environ)
+    # with_env.sh's profile restricts UDP to 127.0.0.1: it must not cross namespaces.
+    # Without it (and its RMW_FASTRTPS_USE_QOS_FROM_XML) the nodes use the
+    # package's memory-only profile, config/fastdds_memory.xml, as on a robot.
+    env.pop('FASTDDS_DEFAULT_PROFILES_FILE', None)
+    env.pop('RMW_FASTRTPS_USE_QOS_FROM_XML', None)
+    env.pop('ROS_LOCALHOST_ONLY', None)
+    # Domains above 101 keep clear of the 1..100 the project's demo and tests
+    # draw from (Fast DDS shared-memory ports are host-wide, not per namespace).
+    env['ROS_DOMAIN_ID'] = str(domain_id if domain_id is not None else random.randint(102, 232))
+    return env
 
 
 def _read_log(path: Path) -> list[FrameRecord]:

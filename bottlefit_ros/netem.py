@@ -1,8 +1,9 @@
 """A robot–edge link on one machine, ROS-free: two network namespaces joined by
 a veth pair, with a link profile (rate, loss, delay) applied to both ends.
 
-Used by ``benchmarks/field_rehearsal.py``. Needs root (``ip netns``) and
-iproute2's ``ip`` and ``tc``.
+Used by ``benchmarks/field_rehearsal.py`` and ``benchmarks/scenario_rehearsal.py``
+(which changes a live link: :meth:`NetnsLink.set_profile`). Needs root
+(``ip netns``) and iproute2's ``ip`` and ``tc``.
 
 What is applied, and how (see ``docs/field-rehearsal.md``):
 
@@ -147,7 +148,8 @@ class NetnsLink:
     """Context manager: the two namespaces, the veth pair and the profile.
 
     ``with NetnsLink(LINK_PROFILES['wifi_poor']) as link:`` then
-    ``link.popen('edge', cmd)``, ``link.run('robot', cmd)``. Robot processes are
+    ``link.popen('edge', cmd)``, ``link.run('robot', cmd)``; ``link.set_profile(p)``
+    changes the live link. Robot processes are
     pinned to CPU ``robot_cpus``, edge ones to ``edge_cpus`` (``taskset -c``;
     pinning is skipped on a machine with fewer CPUs than named).
     """
@@ -160,6 +162,8 @@ class NetnsLink:
     ip: dict[str, str] = field(init=False)
     notes: list[str] = field(init=False, default_factory=list)
     applied: dict[str, str] = field(init=False, default_factory=dict)
+    # (time.time(), profile name, applied) of each set_profile() on the live link
+    history: list[tuple[float, str, dict[str, str]]] = field(init=False, default_factory=list)
     _up: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
@@ -221,7 +225,9 @@ class NetnsLink:
             time.sleep(0.05)
 
     def _apply_profile(self) -> None:
+        """Shape both ends to :attr:`profile`; :attr:`applied` and :attr:`notes` say how."""
         p = self.profile
+        self.applied = {}
         rates = {'robot': p.up_mbit, 'edge': p.down_mbit}
         delay_ok = True
         for side in SIDES:
@@ -235,8 +241,10 @@ class NetnsLink:
                     self.applied['delay'] = f'netem delay {p.delay_ms:g}ms each way'
                 else:
                     delay_ok = False
-                    self.notes.append(f'{DELAY_UNAVAILABLE} ({p.delay_ms:g} ms asked; '
-                                      f'tc said: {proc.stderr.strip()})')
+                    note = (f'{DELAY_UNAVAILABLE} ({p.delay_ms:g} ms asked; '
+                            f'tc said: {proc.stderr.strip()})')
+                    if note not in self.notes:
+                        self.notes.append(note)
             if rates[side] is not None:
                 _run(['tc', '-n', ns, 'qdisc', 'add', 'dev', dev, *parent, 'handle', '10:',
                       *_tbf(rates[side])])
@@ -245,6 +253,25 @@ class NetnsLink:
         if p.up_mbit or p.down_mbit:
             self.applied['rate'] = (f'tbf up {p.up_mbit or "unshaped"} / down '
                                     f'{p.down_mbit or "unshaped"} Mbit/s')
+
+    def set_profile(self, profile: LinkProfile) -> dict[str, str]:
+        """Re-shape the live link to ``profile`` (rate and loss each way, delay where
+        netem exists) without tearing the namespaces down: each end's root qdisc and
+        loss rule are removed and applied anew (a gap of a few milliseconds). Returns
+        what is applied now (:attr:`applied`); :attr:`history` keeps every change as
+        ``(time.time(), profile name, applied)``."""
+        if not self._up:
+            raise NetnsError('the link is not set up')
+        for side in SIDES:
+            ns, dev = self.ns[side], self.dev[side]
+            _run(['tc', '-n', ns, 'qdisc', 'del', 'dev', dev, 'root'], check=False)
+            _run(['tc', '-n', ns, 'qdisc', 'del', 'dev', dev, 'clsact'], check=False)
+            if 'iptables' in self.applied.get('loss', ''):
+                _run(['ip', 'netns', 'exec', ns, 'iptables', '-F', 'OUTPUT'])
+        self.profile = profile
+        self._apply_profile()
+        self.history.append((time.time(), profile.name, dict(self.applied)))
+        return dict(self.applied)
 
     def _add_loss(self, ns: str, dev: str, loss: float) -> str:
         _run(['tc', '-n', ns, 'qdisc', 'add', 'dev', dev, 'clsact'])

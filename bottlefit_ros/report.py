@@ -30,7 +30,8 @@ from bottlefit_ros.metrics import STAGES, FrameRecord, Summary, percentiles, sum
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ['Run', 'load_runs', 'main', 'render_report', 'write_report']
+__all__ = ['Run', 'figure_html', 'html_page', 'load_runs', 'main', 'png_base64',
+           'render_report', 'write_report']
 
 DEFAULT_TITLE = 'BottleFit field-trial report'
 E2E_QUANTILES = (50, 95, 99)
@@ -84,8 +85,9 @@ def load_runs(paths: Sequence[str | os.PathLike[str]]) -> list[Run]:
 
 # --- plots -----------------------------------------------------------------------------------
 
-def _png(draw: Callable[['Axes'], None], *, height: float = 3.6) -> str:
-    """Draw on a fresh Agg figure; the PNG as base64 text."""
+def png_base64(draw: Callable[['Axes'], None], *, height: float = 3.6) -> str:
+    """Draw on a fresh Agg figure (8 inches wide, ``height`` high, grid on);
+    the PNG as base64 text, for :func:`figure_html`."""
     from matplotlib.figure import Figure   # no pyplot: no global state, no GUI backend
 
     fig = Figure(figsize=(8.0, height), dpi=110, layout='constrained')
@@ -169,13 +171,13 @@ def _plots(runs: Sequence[Run]) -> list[tuple[str, str]]:
     stage_height = 1.6 + 0.45 * len(runs)
     return [
         ('End-to-end latency (capture to result arrival, robot clock) of each frame.',
-         _png(latency_over_time)),
+         png_base64(latency_over_time)),
         ('Cumulative distribution of end-to-end latency; dotted lines at p50, p95, p99.',
-         _png(latency_cdf)),
-        ('Median time of each stage per run.', _png(stages, height=stage_height)),
-        ('Bytes the robot sent per frame (0 in local mode).', _png(bytes_per_frame)),
+         png_base64(latency_cdf)),
+        ('Median time of each stage per run.', png_base64(stages, height=stage_height)),
+        ('Bytes the robot sent per frame (0 in local mode).', png_base64(bytes_per_frame)),
         ('Robot energy attributed to each frame; the legend says whether it was measured '
-         'by a power sensor or ESTIMATED from a power profile.', _png(energy_per_frame)),
+         'by a power sensor or ESTIMATED from a power profile.', png_base64(energy_per_frame)),
     ]
 
 
@@ -232,14 +234,32 @@ def render_report(runs: Sequence[Run], *, sources: Sequence[str], title: str = D
     if not runs:
         raise ValueError('no runs to report')
     generated = generated or datetime.now().astimezone()
-    figures = '\n'.join(
-        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
-        f'<figcaption>{html.escape(caption)}</figcaption></figure>'
-        for caption, png in _plots(runs))
+    figures = '\n'.join(figure_html(caption, png) for caption, png in _plots(runs))
     estimated = any(r.energy_label == 'ESTIMATED' and not math.isnan(r.summary.energy_j_per_frame)
                     for r in runs)
     warning = ('<p class="estimated">Energy marked ESTIMATED comes from a power profile, '
                'not from a sensor.</p>' if estimated else '')
+    return html_page(title, f"""<p class="meta">Generated {generated.isoformat(timespec='seconds')} from
+{', '.join(f'<code>{html.escape(s)}</code>' for s in sources)}:
+{sum(r.summary.frames_delivered for r in runs)} frames in {len(runs)} run(s).</p>
+<h2>Summary</h2>
+{_table(runs)}
+<p class="meta">End-to-end latency: capture stamp to result arrival at the monitor, both on
+the robot's clock. Transport = end-to-end minus all compute stages (network, DDS, queues).
+Lost = sequence numbers missing from the run's range.</p>
+{warning}
+<h2>Plots</h2>
+{figures}""")
+
+
+def figure_html(caption: str, png: str) -> str:
+    """One plot (base64 PNG from :func:`png_base64`) with its caption, as HTML."""
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
+            f'<figcaption>{html.escape(caption)}</figcaption></figure>')
+
+
+def html_page(title: str, body: str) -> str:
+    """A self-contained HTML page: ``title`` as its heading, then ``body`` (HTML)."""
     t = html.escape(title)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -251,17 +271,7 @@ def render_report(runs: Sequence[Run], *, sources: Sequence[str], title: str = D
 </head>
 <body>
 <h1>{t}</h1>
-<p class="meta">Generated {generated.isoformat(timespec='seconds')} from
-{', '.join(f'<code>{html.escape(s)}</code>' for s in sources)}:
-{sum(r.summary.frames_delivered for r in runs)} frames in {len(runs)} run(s).</p>
-<h2>Summary</h2>
-{_table(runs)}
-<p class="meta">End-to-end latency: capture stamp to result arrival at the monitor, both on
-the robot's clock. Transport = end-to-end minus all compute stages (network, DDS, queues).
-Lost = sequence numbers missing from the run's range.</p>
-{warning}
-<h2>Plots</h2>
-{figures}
+{body}
 </body>
 </html>
 """

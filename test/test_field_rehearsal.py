@@ -214,6 +214,29 @@ def test_robot_and_edge_pinned_to_their_cores():
             assert out.split()[-1] == '1'
 
 
+
+@needs_netns
+def test_set_profile_reshapes_the_live_link():
+    with NetnsLink(LINK_PROFILES['wifi_good']) as link:
+        names = set(link.ns.values())
+        assert 'rate 50Mbit' in link.shaping('robot')
+        applied = link.set_profile(LINK_PROFILES['lte'])
+        robot, edge = link.shaping('robot'), link.shaping('edge')
+        assert 'rate 10Mbit' in robot and 'rate 30Mbit' in edge and '50Mbit' not in robot
+        assert 'p=0.005' in applied['loss'] and link.profile.name == 'lte'
+        assert udp_echo_check(link, count=20) >= 15
+        # Loss of one half each way: an echo comes back a quarter of the time.
+        link.set_profile(LinkProfile('half', loss=0.5))
+        assert 'tbf' not in link.shaping('robot')
+        assert udp_echo_check(link, count=40) <= 20
+        link.set_profile(LINK_PROFILES['loopback'])
+        assert link.applied == {} and 'bpf' not in link.shaping('robot')
+        assert udp_echo_check(link, count=20) == 20
+        assert [h[1] for h in link.history] == ['lte', 'half', 'loopback']
+        assert link.history[0][2] == applied
+    assert not names & _namespaces()
+
+
 # -- the rehearsal, end to end (root + ROS) ---------------------------------------
 def _ros_missing() -> str:
     try:
