@@ -200,9 +200,11 @@ class ConfigRun:
     recorded: dict[str, int] = field(default_factory=dict)    # answered, from the results
     unexplained: int = -1
     monitor_measured: int = -1
-    kill_to_fallback_ms: float = math.nan
-    kill_fallback_capture_ms: float = math.nan   # that frame's capture, after the kill
-    kill_fallback_e2e_ms: float = math.nan       # and its capture-to-result time
+    kill_to_robot_ms: float = math.nan          # kill -> first result answered on the robot
+    kill_robot_mode: str = ''                    # its mode: fallback, or local
+    kill_robot_capture_ms: float = math.nan      # that frame's capture, after the kill
+    kill_robot_e2e_ms: float = math.nan          # and its capture-to-result time
+    kill_gap_ms: float = math.nan                # longest time without a result in the kill phase
     restart_to_edge_ms: float = math.nan
     restart_edge_mode: str = ''
     restart_to_active_ms: float = math.nan       # the restarted edge node's start-up
@@ -256,13 +258,7 @@ def analyse(run: ConfigRun, timeline: tuple[Phase, ...], starts_ns: list[int], e
                        + abs(run.sent - sum(run.outcomes.values()))
                        + sum(abs(run.outcomes[o] - n) for o, n in run.recorded.items()))
     if kill_ns is not None:
-        first = [a for a in answers if a.outcome == ANSWERED_FALLBACK
-                 and a.stamp_ns + a.e2e_ms * 1e6 > kill_ns]
-        if first:
-            a = min(first, key=lambda a: a.stamp_ns + a.e2e_ms * 1e6)
-            run.kill_to_fallback_ms = (a.stamp_ns - kill_ns) / 1e6 + a.e2e_ms
-            run.kill_fallback_capture_ms = (a.stamp_ns - kill_ns) / 1e6
-            run.kill_fallback_e2e_ms = a.e2e_ms
+        _after_kill(run, answers, kill_ns, [*starts_ns[1:], end_ns])
     if restart_ns is not None:
         wanted = EDGE_MODES if run.config == 'adaptive' else {CONFIGS[run.config]['mode']}
         back = [a for a in answers if a.outcome == ANSWERED_EDGE and a.mode in wanted
@@ -271,6 +267,28 @@ def analyse(run: ConfigRun, timeline: tuple[Phase, ...], starts_ns: list[int], e
             a = min(back, key=lambda a: a.stamp_ns + a.e2e_ms * 1e6)
             run.restart_to_edge_ms = (a.stamp_ns + a.e2e_ms * 1e6 - restart_ns) / 1e6
             run.restart_edge_mode = a.mode
+
+
+def _after_kill(run: ConfigRun, answers: list[Answer], kill_ns: int, ends_ns: list[int]) -> None:
+    """The robot's answer to the edge's death: the first result it answered
+    itself (a fallback result arriving after the kill, or a local result of a
+    frame captured after it: a camera already in local mode needs no fallback),
+    and the longest time without any result from the kill to the kill phase's end."""
+    def arrival(a: Answer) -> float:
+        return a.stamp_ns + a.e2e_ms * 1e6
+    first = [a for a in answers if arrival(a) > kill_ns and (
+        a.outcome == ANSWERED_FALLBACK or (a.outcome == ANSWERED_LOCAL and a.stamp_ns >= kill_ns))]
+    if first:
+        a = min(first, key=arrival)
+        run.kill_to_robot_ms = (arrival(a) - kill_ns) / 1e6
+        run.kill_robot_mode = a.mode
+        run.kill_robot_capture_ms = (a.stamp_ns - kill_ns) / 1e6
+        run.kill_robot_e2e_ms = a.e2e_ms
+    end = next((e for e in ends_ns if e > kill_ns), None)
+    if end is not None:
+        times = sorted(t for a in answers if kill_ns < (t := arrival(a)) <= end)
+        edges = [kill_ns, *times, end]
+        run.kill_gap_ms = max(b - a for a, b in zip(edges, edges[1:])) / 1e6
 
 
 # -- running one configuration --------------------------------------------------
@@ -451,13 +469,18 @@ def format_run(run: ConfigRun, *, deadline_ms: float, rate_hz: float, energy_lab
     lines.append(f'unexplained losses: {run.unexplained}')
     if run.config != 'local':
         bound = deadline_ms + 1000.0 / rate_hz
-        if math.isfinite(run.kill_to_fallback_ms):
-            verdict = 'ok' if run.kill_to_fallback_ms <= bound else 'LATER than'
-            lines.append(f'edge killed -> first fallback result: {run.kill_to_fallback_ms:.0f} '
-                         f'ms ({verdict} deadline + one frame period = {bound:.0f} ms): that '
-                         f'frame was captured {run.kill_fallback_capture_ms:+.0f} ms from the '
-                         f'kill, its result came {run.kill_fallback_e2e_ms:.0f} ms after its '
-                         f'capture (deadline {deadline_ms:g} ms + the whole model on the robot)')
+        if math.isfinite(run.kill_to_robot_ms):
+            verdict = 'ok' if run.kill_to_robot_ms <= bound else 'LATER than'
+            how = (f'the deadline, {deadline_ms:g} ms, and the whole model on the robot'
+                   if run.kill_robot_mode == FALLBACK_MODE
+                   else 'already in local mode: no deadline to wait for')
+            lines.append(f'edge killed -> first result answered on the robot '
+                         f'({run.kill_robot_mode}): {run.kill_to_robot_ms:.0f} ms ({verdict} '
+                         f'deadline + one frame period = {bound:.0f} ms): that frame was '
+                         f'captured {run.kill_robot_capture_ms:+.0f} ms from the kill, its '
+                         f'result came {run.kill_robot_e2e_ms:.0f} ms after its capture ({how}); '
+                         f'longest time without a result in that phase: '
+                         f'{_f(run.kill_gap_ms, ".0f")} ms')
         if any(p.edge == EDGE_RESTART for p in run.phases):
             what = 'edge-answered result' if run.config == 'adaptive' else \
                 f'edge-answered {CONFIGS[run.config]["mode"]} result'

@@ -75,8 +75,11 @@ def test_phases_accounts_and_unexplained_losses():
         2, {'dropped_stale': 1}, 3)
     assert p1.e2e_ms['p50'] == pytest.approx(45.0)
     assert run.unexplained == 0 and run.captured == 5
-    assert run.kill_to_fallback_ms == pytest.approx(450.0)   # the frame captured at +300 ms
-    assert run.kill_fallback_capture_ms == pytest.approx(300.0)
+    # Fallback results after the kill (+0 ms): the frame captured at +100 ms at
+    # +500 ms, the one captured at +300 ms first, at +450 ms.
+    assert run.kill_to_robot_ms == pytest.approx(450.0)
+    assert (run.kill_robot_mode, run.kill_robot_capture_ms) == ('fallback', pytest.approx(300.0))
+    assert run.kill_gap_ms == pytest.approx(500.0)        # +500 ms to the end at +1000 ms
     # A frame the camera answered but no result of which was recorded is unexplained.
     run2 = bench.ConfigRun('split')
     bench.analyse(run2, timeline, starts, 2000 * 10**6, results[:-1], diags, kill_ns=None,
@@ -122,7 +125,7 @@ def test_short_scenario_accounts_for_every_frame(tmp_path, domain_id):
         assert f'### {config}\n' in out
     assert len(re.findall(r'^\| 1 wifi_good \| wifi_good \|', out, re.M)) == 2
     assert len(re.findall(r'^\| 2 edge killed, wifi_poor \| wifi_poor \|', out, re.M)) == 2
-    assert 'edge killed -> first fallback result:' in out
+    assert 'edge killed -> first result answered on the robot' in out
     results = json.loads((tmp_path / 'results.json').read_text())
     for r in results:
         frames = sum(sum(p['answered'].values()) + sum(p['dropped'].values())
