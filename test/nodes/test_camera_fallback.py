@@ -73,6 +73,26 @@ def camera_values(diagnostics) -> dict[str, int]:
     return {k: int(v) for k, v in diagnostics.get('camera_node', {}).items() if v.isdigit()}
 
 
+def stop_camera(nodes, ros_node, diagnostics, wait_for) -> tuple[dict[str, int], int, int]:
+    """Deactivate the camera and wait until what was in flight resolved; its
+    /diagnostics values, frames sent, and frames dropped with a reason."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    request = ChangeState.Request()
+    request.transition.id = Transition.TRANSITION_DEACTIVATE
+    assert call(ros_node, wait_for, ChangeState, '/camera_node/change_state',
+                request).success
+    end = time.monotonic() + 2.0      # past the last deadline, and a status period
+    while time.monotonic() < end:
+        ros_node.spin()
+    assert wait_for(lambda: diagnostics.get('camera_node', {}).get('in_flight') == '0',
+                    timeout_s=10, poll=ros_node.spin), nodes.logs()
+    values = camera_values(diagnostics)
+    dropped = sum(v for k, v in values.items() if k.startswith('dropped_')
+                  and k not in ('dropped_inactive', 'dropped_not_ready'))
+    return values, values['frames_sent'], dropped
+
+
 def camera_mode(ros_node) -> dict[str, str]:
     """``{'mode': ...}``: the camera's current mode, from its /diagnostics message
     (``"split: 12 frames sent, 0 rejected"``), updated as ``ros_node`` spins."""
@@ -160,9 +180,6 @@ def edge_subscriptions(ros_node) -> set[bytes]:
 
 def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagnostics, wait_for,
                                                          tmp_path):
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
-
     results = collect_results(ros_node)
     summary_path = tmp_path / 'summary.json'
     monitor = nodes.start('monitor_node', summary_path=str(summary_path), summary_period_s=1.0)
@@ -191,19 +208,7 @@ def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagno
                     poll=ros_node.spin), nodes.logs()
 
     # Stop frames (deactivate); what is in flight resolves within the deadline.
-    request = ChangeState.Request()
-    request.transition.id = Transition.TRANSITION_DEACTIVATE
-    assert call(ros_node, wait_for, ChangeState, '/camera_node/change_state',
-                request).success
-    end = time.monotonic() + 2.0      # past the last deadline, and a status period
-    while time.monotonic() < end:
-        ros_node.spin()
-    assert wait_for(lambda: diagnostics.get('camera_node', {}).get('in_flight') == '0',
-                    timeout_s=10, poll=ros_node.spin), nodes.logs()
-    values = camera_values(diagnostics)
-    sent = values['frames_sent']
-    dropped = sum(v for k, v in values.items() if k.startswith('dropped_')
-                  and k not in ('dropped_inactive', 'dropped_not_ready'))
+    values, sent, dropped = stop_camera(nodes, ros_node, diagnostics, wait_for)
     outcomes = values['answered_edge'] + values['answered_fallback'] + values['answered_local']
     assert values['in_flight'] == 0
     assert outcomes + dropped == sent, values
@@ -371,9 +376,6 @@ def test_adaptive_decisions_on_recorded_frames(nodes, ros_node, diagnostics, wai
 
 def test_offload_with_fallback_edge_killed_every_frame_measured_none_lost(
         nodes, ros_node, diagnostics, wait_for, tmp_path):
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
-
     results = collect_results(ros_node)
     summary_path = tmp_path / 'summary.json'
     monitor = nodes.start('monitor_node', summary_path=str(summary_path), summary_period_s=0.5)
@@ -395,19 +397,7 @@ def test_offload_with_fallback_edge_killed_every_frame_measured_none_lost(
                                 for r in results) >= 10, timeout_s=120,
                     poll=ros_node.spin), nodes.logs()
 
-    request = ChangeState.Request()
-    request.transition.id = Transition.TRANSITION_DEACTIVATE
-    assert call(ros_node, wait_for, ChangeState, '/camera_node/change_state',
-                request).success
-    end = time.monotonic() + 2.0      # past the last deadline, and a status period
-    while time.monotonic() < end:
-        ros_node.spin()
-    assert wait_for(lambda: diagnostics.get('camera_node', {}).get('in_flight') == '0',
-                    timeout_s=10, poll=ros_node.spin), nodes.logs()
-    values = camera_values(diagnostics)
-    sent = values['frames_sent']
-    dropped = sum(v for k, v in values.items() if k.startswith('dropped_')
-                  and k not in ('dropped_inactive', 'dropped_not_ready'))
+    values, sent, dropped = stop_camera(nodes, ros_node, diagnostics, wait_for)
     frames = {r.stamp_ns for r in results}
     assert len(frames) == sent - dropped, (len(frames), values)
     # The numberings did collide: an offload result after the edge returned
