@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Collection, Iterable, Sequence
@@ -237,14 +237,6 @@ class SeqTracker:
         self._mark(seq, stamp_ns, arrival_ns)
         return self.LATE
 
-    def unanswered(self, frames_sent: int) -> int:
-        """Frames beyond the highest seq of this epoch among the ``frames_sent`` a
-        camera numbering from 0 reports: lost after the last delivered frame, which
-        seqs alone cannot show. 0 when more than ``max_jump`` (implausible)."""
-        highest = -1 if self._highest is None else self._highest
-        gap = frames_sent - 1 - highest
-        return gap if 0 < gap <= self.max_jump else 0
-
     def _jump(self, seq: int, stamp_ns: int, arrival_ns: int) -> str:
         pending = self._pending
         if pending is not None and 0 < seq - pending[0] <= self.max_jump + 1:
@@ -269,6 +261,140 @@ class SeqTracker:
         slot = seq % self.window
         self._seqs[slot], self._stamps[slot] = seq, stamp_ns
         self._latest_ns = max(self._latest_ns, min(stamp_ns, arrival_ns))
+
+
+class FrameAccount:
+    """Which results to measure and how many frames were lost, in fixed memory,
+    with results told apart by frame: its capture stamp and ``frame_id`` (what the
+    camera matches results by), not its ``seq``, which is the camera's number for
+    ``split``, ``local`` and ``fallback`` results but the edge's (the JPEG topic's
+    DDS sample number) for ``offload`` results: the two collide or jump whenever a
+    camera mixes modes.
+
+    :meth:`see` says of one result, in this order: ``DUPLICATE`` when a result for
+    its frame was already accounted; ``STALE`` when its stamp is older than the
+    frames this account still remembers (``window`` of them); otherwise what the
+    :class:`SeqTracker` of its numbering says (one for the camera's numbers, one
+    for the edge's), so a forged seq is still a ``JUMP`` and a camera restart a
+    ``RESTART``. Results that are ``NEW``, ``LATE`` or ``RESTART`` (and the jump a
+    restart confirms) are frames answered.
+
+    Frames lost (:attr:`lost`): with a camera's count of frames sent
+    (:meth:`camera_sent`, from its status, once no result for those frames can
+    still be in flight), the frames sent minus the distinct frames answered that
+    were captured by the time of that count; right whatever the modes. A count
+    lower than the last one is a camera restart: the losses so far are kept and
+    a new count starts. Losses are counted from the monitor's start
+    (``started_ns``), or, when a result captured before it showed that the camera
+    was already running, from the first count heard. Without a camera's count,
+    the gaps in the one numbering the results carry; with both numberings (a
+    camera mixing modes) and no count, none are counted: the gaps in each are
+    the frames answered in the other.
+
+    Answer times are ``min(stamp, arrival)``: a stamp forged far into the future
+    moves no bound.
+    """
+
+    NEW, LATE, DUPLICATE, STALE, RESTART, JUMP = (
+        SeqTracker.NEW, SeqTracker.LATE, SeqTracker.DUPLICATE, SeqTracker.STALE,
+        SeqTracker.RESTART, SeqTracker.JUMP)
+    _ANSWERED = (NEW, LATE, RESTART)
+
+    def __init__(self, *, window: int = 4096, max_jump: int = 10_000,
+                 started_ns: int = 0) -> None:
+        if window < 2:
+            raise ValueError('window must be at least 2')
+        self.window, self.started_ns = window, started_ns
+        self.camera = SeqTracker(window=min(window, 1024), max_jump=max_jump,
+                                 started_ns=started_ns)
+        self.edge = SeqTracker(window=min(window, 1024), max_jump=max_jump,
+                               started_ns=started_ns)
+        self.offload_results = 0      # results numbered by the edge that were answers
+        self.camera_restarts = 0      # counts of frames sent that went back
+        self._keys: OrderedDict[tuple[int, str], int] = OrderedDict()   # -> answer time
+        self._floor_ns = -1           # the latest answer time of a forgotten key
+        self._pending: dict[int, tuple[tuple[int, str], int]] = {}  # id(tracker) -> last JUMP
+        self._folded, self._cut_ns = 0, -1   # answers at or before _cut_ns
+        self._recent: list[int] = []         # answer times after _cut_ns
+        self._joined = False          # a result captured before started_ns came
+        self._sent: int | None = None   # the camera's last count
+        self._answered_then = 0         # and the frames answered by its time
+        self._epoch = (0, 0)          # (count, answers) where the current count starts
+        self._epoch_lost = self._closed_lost = 0
+
+    @property
+    def answered(self) -> int:
+        """Distinct frames answered so far."""
+        return self._folded + len(self._recent)
+
+    @property
+    def lost(self) -> int:
+        """Frames lost so far (see the class docstring)."""
+        if self._sent is not None:
+            return self._closed_lost + self._epoch_lost
+        if self.offload_results and self.answered > self.offload_results:
+            return 0      # both numberings: each one's gaps are the other's frames
+        return self.edge.lost + self.camera.lost
+
+    def see(self, *, seq: int, offload: bool, stamp_ns: int, frame_id: str,
+            arrival_ns: int) -> str:
+        """Account for one result with a valid stamp; return its outcome."""
+        key = (stamp_ns, frame_id[:MAX_TEXT_CHARS])
+        if key in self._keys:
+            return self.DUPLICATE
+        if stamp_ns <= self._floor_ns:
+            return self.STALE
+        tracker = self.edge if offload else self.camera
+        outcome = tracker.see(seq, stamp_ns, arrival_ns)
+        at_ns = min(stamp_ns, arrival_ns)
+        if outcome == self.JUMP:
+            self._pending[id(tracker)] = (key, at_ns)
+        elif outcome in self._ANSWERED:
+            if outcome == self.RESTART and id(tracker) in self._pending:
+                self._answer(*self._pending.pop(id(tracker)), offload)
+            self._answer(key, at_ns, offload)
+            self._joined = self._joined or stamp_ns < self.started_ns
+        return outcome
+
+    def camera_sent(self, frames_sent: int, stamp_ns: int) -> None:
+        """A camera's count of frames sent, as its status gave it at ``stamp_ns``
+        (the capture clock); give it only once results for those frames have had
+        time to arrive."""
+        answered = self._answered_by(stamp_ns)
+        if self._sent is None:
+            self._epoch = (frames_sent, answered) if self._joined else (0, 0)
+        elif frames_sent < self._sent:    # the camera restarted: a new count
+            self.camera_restarts += 1
+            self._closed_lost += self._epoch_lost
+            self._epoch = (0, self._answered_then)
+        self._sent, self._answered_then = frames_sent, answered
+        base_sent, base_answered = self._epoch
+        self._epoch_lost = max(0, frames_sent - base_sent - (answered - base_answered))
+
+    def _answer(self, key: tuple[int, str], at_ns: int, offload: bool) -> None:
+        self._keys[key] = at_ns
+        if len(self._keys) > self.window:
+            _, old_ns = self._keys.popitem(last=False)
+            self._floor_ns = max(self._floor_ns, old_ns)
+        self.offload_results += offload
+        if at_ns <= self._cut_ns:
+            self._folded += 1
+            return
+        self._recent.append(at_ns)
+        if len(self._recent) > self.window:   # no camera count heard for long: fold half
+            self._recent.sort()
+            half = len(self._recent) // 2
+            self._folded += half
+            self._cut_ns = self._recent[half - 1]
+            del self._recent[:half]
+
+    def _answered_by(self, stamp_ns: int) -> int:
+        """Frames answered at or before ``stamp_ns`` (fold them)."""
+        if stamp_ns > self._cut_ns:
+            keep = [t for t in self._recent if t > stamp_ns]
+            self._folded += len(self._recent) - len(keep)
+            self._recent, self._cut_ns = keep, stamp_ns
+        return self._folded
 
 
 class RunningSummary:

@@ -18,17 +18,26 @@ then in exactly one of:
   measured and a warning gives the offset;
 - ``results_before_start``: captured before this monitor started (history
   replayed to a late-joining monitor): counted, not measured;
-- ``results_duplicate`` / ``results_seq_stale`` / ``results_seq_jump``: a seq
-  already delivered, too old to tell from one, or a jump out of the numbering
-  not yet confirmed by the next result (see
-  :class:`~bottlefit_ros.metrics.SeqTracker`): not measured.
+- ``results_duplicate`` / ``results_seq_stale`` / ``results_seq_jump``: a frame
+  already answered (results are told apart by frame, its capture stamp and
+  ``frame_id``, as the camera matches them: a late edge result after the
+  camera's fallback is a duplicate), too old to tell from one, or a seq that
+  jumps out of its numbering, not yet confirmed by the next result (see
+  :class:`~bottlefit_ros.metrics.FrameAccount`): not measured.
 
-Frames lost come from the seqs of every result with a valid stamp (measured or
-not): a camera restart (``seq_restarts``) starts a new count, a forged seq adds
-no losses. Frames lost after the last delivered one (an edge that stopped
-answering) come from the ``frames_sent`` counter in the /diagnostics status of
-``camera_node`` in this monitor's namespace, once it is ``TAIL_GRACE_S`` old, so
-frames still in flight do not count. Why they were lost comes from the edge's
+Frames lost are the frames the camera sent minus the distinct frames answered
+(every result with a valid stamp that is no duplicate, measured or not), from
+the ``frames_sent`` counter in the /diagnostics status of ``camera_node`` in
+this monitor's namespace, once it is ``TAIL_GRACE_S`` old (frames still in
+flight do not count), and the answers captured by the time of that status: so
+they are right in every mode, mixed ones included (the deadline's fallback, the
+adaptive policy, a mode switch), where ``seq`` is the camera's number in some
+results and the edge's in others (``offload``). A count that goes back (the
+camera restarted) starts a new one. Without the camera's status they come from
+the gaps in the seqs: the edge's numbers of ``offload`` results, and the
+camera's numbers of the others while no ``offload`` result came; a camera
+restart (``seq_restarts``) starts a new count, a forged seq adds no losses.
+Why they were lost comes from the edge's
 /diagnostics counters (``EDGE_DROP_KEYS``: replaced by a newer frame, missed,
 dropped while inactive, rejected): the status and the summary give each, and
 ``frames_lost_uncounted``, the losses no counter explains.
@@ -65,7 +74,7 @@ from bottlefit_ros.energy import READER_KINDS, FrameEnergyMeter, PowerReaderErro
 from bottlefit_ros.conversions import frame_metrics_msg
 from bottlefit_ros.framelog import CsvFrameLog, FrameLog, McapFrameLog
 from bottlefit_ros.inflight import describe_account, read_account
-from bottlefit_ros.metrics import (REJECT_REASONS, FrameRecord, RunningSummary, SeqTracker,
+from bottlefit_ros.metrics import (REJECT_REASONS, FrameAccount, FrameRecord, RunningSummary,
                                    Summary, format_summary_table, result_problem, stamp_to_ns)
 from bottlefit_ros.msg import Classification, FrameMetrics
 from bottlefit_ros.nodes._common import (POWER_PROFILE_PARAM, Counters, Param, declare,
@@ -105,11 +114,11 @@ EDGE_DROP_KEYS = ('dropped_replaced', 'frames_missed', 'dropped_inactive')
 # matched it (start-up discovery) still arrive; see RESULT_QOS.
 MONITOR_RESULT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
-# SeqTracker outcomes that are counted, not measured: counter, and why (for the log).
+# FrameAccount outcomes that are counted, not measured: counter, and why (for the log).
 _UNMEASURED = {
-    SeqTracker.DUPLICATE: ('results_duplicate', 'was already delivered (a duplicate)'),
-    SeqTracker.STALE: ('results_seq_stale', 'is too old to tell from a duplicate'),
-    SeqTracker.JUMP: ('results_seq_jump', 'jumps implausibly far ahead (forged or corrupt '
+    FrameAccount.DUPLICATE: ('results_duplicate', 'was already delivered (a duplicate)'),
+    FrameAccount.STALE: ('results_seq_stale', 'is too old to tell from a duplicate'),
+    FrameAccount.JUMP: ('results_seq_jump', 'jumps implausibly far ahead (forged or corrupt '
                       'seq?)'),
 }
 
@@ -151,7 +160,7 @@ class MonitorNode(Node):
                                             f'there: {exc}')
         self.metrics_pub = self.create_publisher(FrameMetrics, 'frame_metrics', 50)
         self.start_ns = self.get_clock().now().nanoseconds
-        self.seqs = SeqTracker(started_ns=self.start_ns)
+        self.frames = FrameAccount(started_ns=self.start_ns)
         self.create_subscription(Classification, 'classification', self._on_result,
                                  copy(MONITOR_RESULT_QOS),
                                  qos_overriding_options=QoSOverridingOptions.with_default_policies())
@@ -160,7 +169,9 @@ class MonitorNode(Node):
         self._edge_name = f'{self.get_namespace().rstrip("/")}/{EDGE_NODE}'
         self._edge_rejected = 0
         self._edge_drops: dict[str, int] = {}   # 'edge_<counter>' -> the edge's latest count
-        self._camera_sent: deque[tuple[float, int]] = deque(maxlen=64)  # (monotonic, sent)
+        # The camera's counts not yet given to self.frames: (monotonic, sent, stamp_ns).
+        self._camera_sent: deque[tuple[float, int, int]] = deque(maxlen=64)
+        self._camera_sent_latest: int | None = None
         self._camera_account: dict[str, int] = {}   # its frame outcomes (deadline_ms > 0)
         self._camera_mode = ''
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
@@ -187,13 +198,14 @@ class MonitorNode(Node):
                                            f'nanosec={stamp.nanosec})')
             return
         seq = int(msg.seq)
-        outcome = self.seqs.see(seq, stamp_ns, arrival_ns)
+        outcome = self.frames.see(seq=seq, offload=msg.mode == 'offload', stamp_ns=stamp_ns,
+                                  frame_id=msg.header.frame_id, arrival_ns=arrival_ns)
         if outcome in _UNMEASURED:
             key, why = _UNMEASURED[outcome]
             self.counters[key] += 1
             self._warn(key, f'result seq={seq} {why}; not measured [{self.counters[key]} so far]')
             return
-        if outcome == SeqTracker.RESTART:
+        if outcome == FrameAccount.RESTART:
             self.counters['seq_restarts'] += 1
             self.get_logger().info(f'result seq={seq}: the camera restarted (seq went back or '
                                    'jumped, stamps went on); counting losses from here',
@@ -250,6 +262,11 @@ class MonitorNode(Node):
         """Keep the ``frames_sent`` the camera beside this monitor reports, and say
         on the robot why the edge rejects frames; never raises."""
         try:
+            received_ns = self.get_clock().now().nanoseconds
+            stamp_ns = stamp_to_ns(arr.header.stamp.sec, arr.header.stamp.nanosec)
+            # The camera counted its frames by then: its clock or, when that is
+            # ahead, this one (answers are timed no later than their arrival).
+            counted_ns = received_ns if not stamp_ns else min(stamp_ns, received_ns)
             for st in arr.status:
                 if st.name == self._edge_name:
                     self._edge_status(st)
@@ -260,7 +277,8 @@ class MonitorNode(Node):
                         sent = int(kv.value)
                         if not 0 <= sent < 2**63:
                             raise ValueError('frames_sent out of range')
-                        self._camera_sent.append((time.monotonic(), sent))
+                        self._camera_sent.append((time.monotonic(), sent, counted_ns))
+                        self._camera_sent_latest = sent
                 values = {kv.key: kv.value for kv in st.values}
                 self._camera_account = read_account(values) or self._camera_account
                 mode = st.message.partition(':')[0]     # "split: 12 frames sent, ..."
@@ -286,11 +304,13 @@ class MonitorNode(Node):
         self._edge_rejected = rejected
 
     def frames_lost(self) -> int:
-        """Frames lost in the run: gaps in the seqs delivered, and frames the camera
-        reported sent (at least :data:`TAIL_GRACE_S` ago) after the last one."""
+        """Frames lost in the run (:attr:`FrameAccount.lost`), with the camera's
+        counts of frames sent once they are :data:`TAIL_GRACE_S` old."""
         now = time.monotonic()
-        settled = [sent for t, sent in self._camera_sent if now - t >= TAIL_GRACE_S]
-        return self.seqs.lost + (self.seqs.unanswered(settled[-1]) if settled else 0)
+        while self._camera_sent and now - self._camera_sent[0][0] >= TAIL_GRACE_S:
+            _, sent, counted_ns = self._camera_sent.popleft()
+            self.frames.camera_sent(sent, counted_ns)
+        return self.frames.lost
 
     def lost_by_reason(self, lost: int) -> tuple[dict[str, int], int]:
         """The edge's counts of frames it did not answer, by reason, and the
@@ -361,8 +381,8 @@ class MonitorNode(Node):
             self, f'{frames} frames', warn_keys=WARN_KEYS,
             extra={'frames_lost': str(lost), 'frames_lost_uncounted': str(uncounted),
                    **{k: str(v) for k, v in drops.items()},
-                   'camera_frames_sent': str(self._camera_sent[-1][1] if self._camera_sent
-                                             else ''),
+                   'camera_frames_sent': ('' if self._camera_sent_latest is None
+                                          else str(self._camera_sent_latest)),
                    'period_frames': str(s.frames_delivered), 'period_s': f'{elapsed_s:.2f}',
                    'e2e_p50_ms': f'{e2e.get("p50", float("nan")):.2f}',
                    'e2e_p95_ms': f'{e2e.get("p95", float("nan")):.2f}',
