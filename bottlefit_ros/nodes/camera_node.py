@@ -245,13 +245,14 @@ class CameraNode(ManagedNode):
                 qos_overriding_options=QOS_OVERRIDES)
         self.pub = self._pubs[self.mode]
         if deadline_ms > 0:
-            self.runner.warm_up()     # the first fallback has a deadline to keep
+            # The first fallback has a deadline to keep; its time seeds the lead.
+            took = self.runner.warm_up()
             self.guard = FallbackGuard(
                 self, self.runner, self._pubs['local'],
                 self._pubs.get('split', self._pubs.get('offload')), deadline_s=deadline_ms / 1e3,
                 capacity=int(p['max_in_flight']),
                 max_age_s=float(p['fallback_max_age_ms']) / 1e3,
-                lost_after=int(p['edge_lost_after']))
+                lost_after=int(p['edge_lost_after']), local_ms=took['whole'])
         if bool(p['adaptive']):
             if self.guard is None:
                 raise ValueError('parameter adaptive needs deadline_ms > 0 (its results feed '
@@ -263,6 +264,7 @@ class CameraNode(ManagedNode):
                 bandwidth_cap_bps=float(p['adaptive_bandwidth_cap_bps']), frame_rate_hz=rate),
                 initial=self.mode, profile=robot_power_profile(str(p['power_profile'])))
             self.guard.observer = self.policy.observe
+            self.guard.on_edge_back = self.policy.edge_returned
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
                                             self._publish_diagnostics)
