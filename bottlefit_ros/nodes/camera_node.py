@@ -514,8 +514,8 @@ class CameraNode(ManagedNode):
     def _adaptive_mode(self, now_s: float) -> str:
         """This frame's mode, from the adaptive policy; its switches (not its
         one-frame probes) become the node's mode. While the edge is lost, the
-        guard's liveness probe (backing off from one a second, to a matched edge) still goes
-        to the edge, so an edge that answers again is seen."""
+        guard's liveness probes to a matched edge (1 s apart, backing off) still
+        go to the edge, so an edge that answers again is seen."""
         alive = self.guard.edge_alive()
         self.policy.set_edge_available(alive)
         decision = self.policy.choose()
