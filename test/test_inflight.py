@@ -185,7 +185,7 @@ def test_edge_lost_after_misses_back_on_new_match_or_answer():
     for _ in range(3):
         edge.missed()
     assert not edge.alive and 'missed' in edge.why_not
-    # Lost but matched (a killed edge's match lingers): one probe a second.
+    # Lost but matched (a killed edge's match lingers): probes, 1 s apart at first.
     assert edge.probe_due(10.0) and edge.probe_due(10.0)     # asking consumes nothing
     assert edge.should_send(10.0)
     assert not edge.should_send(10.5)
