@@ -3,10 +3,15 @@
 With a deadline set, the camera node enters every frame it sends to the edge
 in a :class:`FrameLedger` with what a local answer needs (the whole model's
 input), and matches the edge's results to it by capture stamp and frame_id
-(not by ``seq``: an edge may number results its own way). A frame whose
-deadline passes without a result is taken from the table to be classified on
-the robot (``answered_fallback``), unless it is already older than
-``max_age_s`` by then (``dropped_stale``: such an answer is worth nothing).
+(not by ``seq``: an edge may number results its own way). The deadline is when
+the frame's answer is out: a frame without a result by ``deadline - lead`` is
+taken from the table to be classified on the robot (``answered_fallback``),
+where the lead is the robot's measured time to answer a frame
+(:meth:`FrameLedger.note_local` keeps an exponentially weighted mean) plus
+``slack_s`` (how late the caller may notice a frame is due), at most half the
+deadline, so the edge always gets at least half of it. A frame already older
+than ``max_age_s`` when it is due is dropped instead (``dropped_stale``: such
+an answer is worth nothing).
 An edge result for a frame already answered or dropped is counted as late
 (or, for one the edge answered before, as a duplicate) and not used.
 
@@ -20,9 +25,12 @@ keys kept to recognise late results.
 while the edge's subscription is matched (from DDS) and the last
 ``lost_after`` frames did not all miss their deadline. While the edge is
 lost, the camera answers new frames on the robot at once; a frame is still
-sent to a matched edge every ``probe_period_s`` (a probe, with its own
-deadline), and a new match (an edge restarted) or a probe answered in time
-brings the edge back at once.
+sent to a matched edge as a probe (with its own deadline), the first
+``probe_period_s`` after the last, then at doubling intervals up to
+``max_probe_period_s`` (a SIGKILLed edge stays matched until its DDS lease
+ends, and each unanswered probe costs a fallback); a new match (an edge
+restarted) or a probe answered in time brings the edge back at once and
+resets the interval.
 
 :func:`read_account` and :func:`describe_account` are the monitor's side: the
 camera's counts, as its ``/diagnostics`` status gives them.
@@ -60,7 +68,7 @@ class Frame:
     key: Hashable
     seq: int
     started_s: float          # when the frame was read (monotonic clock, seconds)
-    deadline_s: float         # started_s + the ledger's deadline
+    deadline_s: float         # started_s + the ledger's deadline: its answer is out by then
     data: object = None       # what answering it locally needs
     outcome: str = ''         # set once, by the ledger
 
@@ -75,10 +83,16 @@ class FrameLedger:
     UNKNOWN = 'unknown'       # not a frame of this ledger (another camera's, or forgotten)
 
     def __init__(self, *, deadline_s: float, capacity: int = 32,
-                 max_age_s: float | None = None, remember: int = 1024) -> None:
-        if not deadline_s > 0 or capacity < 1 or remember < capacity:
-            raise ValueError('deadline_s must be > 0, capacity >= 1 and remember >= capacity')
+                 max_age_s: float | None = None, remember: int = 1024,
+                 slack_s: float = 0.0, alpha: float = 0.2) -> None:
+        if not deadline_s > 0 or capacity < 1 or remember < capacity or slack_s < 0 \
+                or not 0 < alpha <= 1:
+            raise ValueError('deadline_s must be > 0, capacity >= 1, remember >= capacity, '
+                             'slack_s >= 0 and alpha in (0, 1]')
         self.deadline_s = deadline_s
+        self.slack_s = slack_s
+        self.alpha = alpha
+        self.local_s = math.nan   # the robot's time to answer a frame (EWMA); NaN: unknown
         self.max_age_s = max(deadline_s, max_age_s if max_age_s is not None else 2 * deadline_s)
         self.capacity = capacity
         self.remember = remember
@@ -103,6 +117,21 @@ class FrameLedger:
         """The counts of :data:`ACCOUNT_KEYS` this ledger keeps (all but ``mode_switches``)."""
         return {**self.counts, 'in_flight': self.in_flight, 'late_results': self.late_results,
                 'duplicate_results': self.duplicate_results}
+
+    @property
+    def lead_s(self) -> float:
+        """How long before its deadline a frame without a result is due for
+        fallback: the robot's answer time plus ``slack_s``, at most half the deadline."""
+        local = 0.0 if math.isnan(self.local_s) else self.local_s
+        return min(local + self.slack_s, self.deadline_s / 2)
+
+    def note_local(self, seconds: float) -> None:
+        """The robot took ``seconds`` to answer a frame (warm-up, local or
+        fallback classification); non-finite or negative values are ignored."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            return
+        self.local_s = seconds if math.isnan(self.local_s) else \
+            self.local_s + self.alpha * (seconds - self.local_s)
 
     # -- frames ----------------------------------------------------------
     def add(self, key: Hashable, seq: int, now_s: float, data: object = None) -> list[Frame]:
@@ -146,18 +175,21 @@ class FrameLedger:
         return self.LATE, None
 
     def next_deadline(self) -> float | None:
-        """When the oldest frame in flight is due; None when none is."""
+        """When the oldest frame in flight is due for fallback (its deadline less
+        :attr:`lead_s`); None when none is in flight."""
         for frame in self._open.values():
-            return frame.deadline_s
+            return frame.deadline_s - self.lead_s
         return None
 
     def next_due(self, now_s: float) -> Frame | None:
-        """The oldest frame whose deadline passed by ``now_s``, taken out of the
-        table: the caller answers it and then calls :meth:`settle` on it. Frames
-        older than ``max_age_s`` on the way are counted ``dropped_stale``."""
+        """The oldest frame due for fallback by ``now_s`` (no result by its
+        deadline less :attr:`lead_s`), taken out of the table: the caller
+        answers it and then calls :meth:`settle` on it. Frames older than
+        ``max_age_s`` on the way are counted ``dropped_stale``."""
+        lead = self.lead_s
         while self._open:
             key, frame = next(iter(self._open.items()))
-            if frame.deadline_s > now_s:
+            if frame.deadline_s - lead > now_s:
                 return None
             del self._open[key]
             if now_s - frame.started_s > self.max_age_s:
@@ -203,15 +235,20 @@ class EdgeLiveness:
     """Whether the edge answers (see the module docstring). ``matched`` is the
     edge-bound publisher's matched subscription count, from DDS."""
 
-    def __init__(self, *, lost_after: int = 3, probe_period_s: float = 1.0) -> None:
-        if lost_after < 1 or probe_period_s < 0:
-            raise ValueError('lost_after must be >= 1 and probe_period_s >= 0')
+    def __init__(self, *, lost_after: int = 3, probe_period_s: float = 1.0,
+                 max_probe_period_s: float = 8.0) -> None:
+        if lost_after < 1 or probe_period_s < 0 or max_probe_period_s < probe_period_s:
+            raise ValueError('lost_after must be >= 1 and 0 <= probe_period_s <= '
+                             'max_probe_period_s')
         self.lost_after = lost_after
         self.probe_period_s = probe_period_s
+        self.max_probe_period_s = max_probe_period_s
         self.matched = 0
         self.misses = 0               # deadline misses since the last result in time
         self.probes = 0
+        self.period_s = probe_period_s   # wait after the next probe for the one after
         self._last_probe_s = -math.inf
+        self._next_probe_s = -math.inf
 
     @property
     def alive(self) -> bool:
@@ -231,12 +268,12 @@ class EdgeLiveness:
         """The matched subscription count now; a rise is an edge (re)appearing,
         which is given a fresh chance."""
         if count > self.matched:
-            self.misses = 0
+            self._reset_backoff()
         self.matched = count
 
     def answered(self) -> None:
         """A result came within its deadline."""
-        self.misses = 0
+        self._reset_backoff()
 
     def missed(self) -> None:
         """A frame sent to the edge missed its deadline."""
@@ -244,18 +281,28 @@ class EdgeLiveness:
 
     def probe_due(self, now_s: float) -> bool:
         """Whether a lost but matched edge is due a probe at ``now_s``."""
-        return self.matched > 0 and now_s - self._last_probe_s >= self.probe_period_s
+        return self.matched > 0 and now_s >= self._next_probe_s
 
     def should_send(self, now_s: float) -> bool:
         """Whether the frame read at ``now_s`` goes to the edge: while it is
-        alive, and while it is lost but matched, one probe per ``probe_period_s``."""
+        alive, and while it is lost but matched, as a probe when one is due
+        (each probe doubles the wait for the next, up to ``max_probe_period_s``)."""
         if self.alive:
             return True
         if self.probe_due(now_s):
             self._last_probe_s = now_s
+            self._next_probe_s = now_s + self.period_s
+            self.period_s = min(2 * self.period_s, self.max_probe_period_s)
             self.probes += 1
             return True
         return False
+
+    def _reset_backoff(self) -> None:
+        """The edge answered, or a new one matched: misses forgotten, probes at
+        ``probe_period_s`` again if it is lost later."""
+        self.misses = 0
+        self.period_s = self.probe_period_s
+        self._next_probe_s = self._last_probe_s + self.probe_period_s
 
 
 def read_account(values: Mapping[str, str]) -> dict[str, int]:

@@ -20,7 +20,10 @@ edge modes only while the edge is available, and only under the bandwidth cap.
 Hysteresis keeps the current mode unless another is better by a margin and the
 current one has been kept a few frames; every ``probe_every`` frames one frame
 goes to the least recently observed other mode, so its estimates stay fresh
-(modes never observed are probed first, after ``min_dwell_frames``).
+(modes never observed are probed first, after ``min_dwell_frames``). When an
+edge that was lost answers again (:meth:`ModePolicy.edge_returned`), what was
+known of the edge modes describes a dead edge or an old link: it is forgotten,
+and the next frames probe each edge mode at once.
 """
 from __future__ import annotations
 
@@ -133,6 +136,7 @@ class ModePolicy:
         self._frames = 0
         self._since_switch = 0
         self._since_probe = 0
+        self._reprobe: list[str] = []    # edge modes to probe at once (edge_returned)
 
     # -- inputs ----------------------------------------------------------
     def observe(self, obs: Observation) -> None:
@@ -152,6 +156,22 @@ class ModePolicy:
             est.bytes.add(float(obs.payload_bytes))
             est.transport_ms.add(obs.transport_ms)
             self._link.append((self._frames, float(obs.payload_bytes), obs.transport_ms))
+
+    def edge_returned(self) -> None:
+        """The edge was lost and answers again (a new match, or a result in
+        time): forget the edge modes' edge and transport times and the link, and
+        probe each edge mode on the next frames, without waiting for
+        ``probe_every`` (the robot's own figures, its compute and bytes per frame,
+        are kept: a mode over the bandwidth cap is not probed)."""
+        self.edge_available = True
+        for mode in self.config.modes:
+            if mode in EDGE_MODES:
+                est = self._est[mode]
+                est.edge_ms = _Average(self.config.alpha)
+                est.transport_ms = _Average(self.config.alpha)
+        self._link.clear()
+        self._reprobe = [m for m in self.config.modes
+                         if m in EDGE_MODES and not self._over_cap(self._est[m].bytes.value)]
 
     def set_edge_available(self, available: bool) -> None:
         """Whether the edge answers (matched subscribers, recent results)."""
@@ -181,7 +201,8 @@ class ModePolicy:
     def predict(self, mode: str) -> Prediction | None:
         """Predicted cost of ``mode`` now; None while it has never been observed."""
         est = self._est.get(mode)
-        if est is None or math.isnan(est.robot_ms.value):
+        if est is None or math.isnan(est.robot_ms.value) or (
+                mode in EDGE_MODES and math.isnan(est.edge_ms.value)):
             return None
         robot = est.robot_ms.value
         edge = transport = nbytes = 0.0
@@ -202,14 +223,15 @@ class ModePolicy:
     def _stale(self, est: _ModeEstimate) -> bool:
         return self._frames - est.last_frame > max(1, self.config.probe_every // 2)
 
-    def _eligible(self, mode: str, prediction: Prediction | None) -> bool:
+    def _eligible(self, mode: str) -> bool:
         if mode in EDGE_MODES and not self.edge_available:
             return False
+        return not self._over_cap(self._est[mode].bytes.value)
+
+    def _over_cap(self, payload_bytes: float) -> bool:
+        """Whether ``payload_bytes`` per frame exceed the bandwidth cap (NaN: unknown, no)."""
         cap = self.config.bandwidth_cap_bps
-        if cap > 0 and prediction is not None \
-                and prediction.payload_bytes * 8 * self.config.frame_rate_hz > cap:
-            return False
-        return True
+        return cap > 0 and payload_bytes * 8 * self.config.frame_rate_hz > cap
 
     def _cost(self, p: Prediction) -> float:
         return p.latency_ms if self.config.objective == "latency" else p.energy_j
@@ -221,7 +243,7 @@ class ModePolicy:
         self._since_switch += 1
         self._since_probe += 1
         preds = {m: p for m in self.config.modes if (p := self.predict(m)) is not None}
-        eligible = [m for m in self.config.modes if self._eligible(m, preds.get(m))]
+        eligible = [m for m in self.config.modes if self._eligible(m)]
         if not eligible:                      # nothing fits the cap: the cheapest on the wire
             eligible = ["local"] if "local" in self.config.modes else list(self.config.modes)
         if self.mode not in eligible:
@@ -229,6 +251,11 @@ class ModePolicy:
             best = min(known, key=lambda m: self._cost(preds[m])) if known else (
                 "local" if "local" in eligible else eligible[0])
             return self._switch(best, "no_edge" if not self.edge_available else "cap", preds)
+        while self._reprobe and self.edge_available:
+            mode = self._reprobe.pop(0)
+            if mode in eligible and mode not in preds:      # not re-observed yet
+                self._since_probe = 0
+                return Decision(mode, "probe", preds)
         unobserved = [m for m in eligible if m not in preds and m != self.mode]
         probe_due = self.config.probe_every and (
             self._since_probe >= self.config.probe_every

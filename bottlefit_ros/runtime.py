@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Hashable, Sequence
+from typing import Callable, Hashable, Sequence
 
 from typing import TYPE_CHECKING
 
@@ -171,6 +171,18 @@ def _ms(t0: int) -> float:
     return (time.perf_counter_ns() - t0) / 1e6
 
 
+def warm_up(calls: dict[str, Callable[[], object]], runs: int = 2) -> dict[str, float]:
+    """Call each of ``calls`` ``runs`` times (the first pays the backend's set-up);
+    the milliseconds of each one's last run, by name."""
+    took = {}
+    for name, call in calls.items():
+        for _ in range(max(1, runs)):
+            t0 = time.perf_counter_ns()
+            call()
+            took[name] = _ms(t0)
+    return took
+
+
 def top_k(logits: np.ndarray, labels: Sequence[str], k: int) -> TopK:
     """Softmax and the ``k`` best classes of a single-frame logits array, best first."""
     z = np.asarray(logits, dtype=np.float64).reshape(-1)
@@ -258,13 +270,14 @@ class RobotRunner:
         t.encode_ms = _ms(t0)
         return RobotOutput(mode, t, encoded=enc, input=x if keep_input else None)
 
-    def warm_up(self) -> None:
-        """Run each loaded model part once on a blank frame, so that the first real
+    def warm_up(self) -> dict[str, float]:
+        """Run each loaded model part on a blank frame, so that the first real
         frame (or the first fallback, which has a deadline to keep) does not pay
-        the backend's first-run set-up."""
+        the backend's first-run set-up; ms per part of the last run (``whole``:
+        what answering a frame here costs once warm)."""
         x = self.preprocess(np.zeros((*self.preprocess.size, 3), dtype=np.uint8))
-        for part in self.engine.parts:
-            self.engine.run(part, x)
+        return warm_up({part: (lambda part=part: self.engine.run(part, x))
+                        for part in self.engine.parts})
 
     def classify(self, out: RobotOutput) -> tuple[TopK, StageTimes]:
         """The whole model on a frame already processed for the edge with
@@ -313,6 +326,19 @@ class EdgeRunner:
         self._tensor_codec = TensorCodec(max_raw_bytes=max_payload_bytes)
         self._head_output_shape = (1, *(int(d) for d in self.info.head_output_shape))
         self._jpeg = JpegCodec(max_pixels=max(1, max_payload_bytes // 3))
+
+    def warm_up(self) -> dict[str, float]:
+        """Serve a blank frame of each kind this edge accepts (a zero bottleneck:
+        decode and tail; with ``accept_offload``, a black JPEG: decode,
+        preprocessing and the whole model), so that the first real frames do not
+        pay the backend's first-run set-up; ms of each (``tail``, ``whole``)."""
+        blank = TensorCodec().encode(np.zeros(self._head_output_shape, dtype=np.float32))
+        calls: dict[str, Callable[[], object]] = {'tail': lambda: self.process(blank)}
+        if self.accept_offload:
+            h, w = self.info.input_size
+            jpeg = JpegCodec().encode(np.zeros((h, w, 3), dtype=np.uint8))
+            calls['whole'] = lambda: self.process_jpeg(jpeg, fmt=JPEG_FORMAT)
+        return warm_up(calls)
 
     def check(self, *, model: str, split: str, head_fingerprint: str, codec: str,
               dtype: str = '', frame_id: str = '') -> None:

@@ -46,6 +46,33 @@ def test_late_and_duplicate_results_are_counted_not_used():
     assert ledger.counts[ANSWERED_EDGE] == 1 and ledger.counts[ANSWERED_FALLBACK] == 1
 
 
+def test_fallback_starts_early_enough_to_be_out_by_the_deadline():
+    """The deadline is when the answer is out: a frame is due for fallback the
+    robot's measured answer time (plus the check's slack) before it, the lead
+    at most half the deadline; recorded answer times: warm-up 120 ms, then 80 ms."""
+    ledger = FrameLedger(deadline_s=0.3, slack_s=0.02)
+    assert ledger.lead_s == pytest.approx(0.02)          # nothing measured yet
+    ledger.note_local(0.120)                              # warm-up's whole model
+    assert ledger.lead_s == pytest.approx(0.14)
+    ledger.add('k0', 0, now_s=10.0)
+    assert ledger.next_deadline() == pytest.approx(10.16)
+    assert ledger.next_due(10.159) is None
+    frame = ledger.next_due(10.161)
+    assert frame.key == 'k0' and frame.deadline_s == pytest.approx(10.3)
+    ledger.settle(frame, ANSWERED_FALLBACK)
+    ledger.note_local(0.080)                              # a fallback, once warm
+    assert ledger.local_s == pytest.approx(0.120 + 0.2 * (0.080 - 0.120))
+    for bad in (float('nan'), float('inf'), -1.0):
+        ledger.note_local(bad)                            # ignored
+    assert ledger.local_s == pytest.approx(0.112)
+    ledger.note_local(5.0)                                # a robot far too slow ...
+    assert ledger.lead_s == pytest.approx(0.15)           # ... the edge keeps half
+    ledger.add('k1', 1, now_s=20.0)
+    assert ledger.next_due(20.149) is None and ledger.next_due(20.151).key == 'k1'
+    with pytest.raises(ValueError):
+        FrameLedger(deadline_s=0.25, slack_s=-0.01)
+
+
 def test_frames_older_than_max_age_are_dropped_stale_not_answered():
     ledger = FrameLedger(deadline_s=0.1, max_age_s=0.5)
     for i in range(3):
@@ -158,7 +185,7 @@ def test_edge_lost_after_misses_back_on_new_match_or_answer():
     for _ in range(3):
         edge.missed()
     assert not edge.alive and 'missed' in edge.why_not
-    # Lost but matched (a killed edge's match lingers): one probe a second.
+    # Lost but matched (a killed edge's match lingers): probes, 1 s apart at first.
     assert edge.probe_due(10.0) and edge.probe_due(10.0)     # asking consumes nothing
     assert edge.should_send(10.0)
     assert not edge.should_send(10.5)
@@ -175,6 +202,29 @@ def test_edge_lost_after_misses_back_on_new_match_or_answer():
     assert edge.alive
     edge.update_matched(0)
     assert not edge.alive
+
+
+def test_probes_of_a_lost_but_matched_edge_back_off():
+    """A killed edge stays matched until its DDS lease ends; each unanswered
+    probe costs a fallback, so probes come 1, 2, 4, 8, 8 s apart, and again 1 s
+    apart after the edge answered or a new one matched."""
+    edge = EdgeLiveness(lost_after=1, probe_period_s=1.0, max_probe_period_s=8.0)
+    edge.update_matched(1)
+    edge.missed()                                # lost
+    sent = [t / 10 for t in range(0, 400) if edge.should_send(t / 10)]
+    assert sent == [0.0, 1.0, 3.0, 7.0, 15.0, 23.0, 31.0, 39.0]
+    assert edge.probes == len(sent)
+    edge.answered()                              # the probe at 39 s was answered in time
+    assert edge.alive and edge.should_send(39.5)
+    edge.missed()
+    assert not edge.should_send(39.6) and edge.should_send(40.0)   # 1 s after the last
+    assert not edge.should_send(40.9) and edge.should_send(41.0)
+    assert not edge.should_send(42.9) and edge.should_send(43.0)   # backing off again
+    edge.update_matched(2)                       # a restarted edge matched: alive
+    edge.missed()
+    assert not edge.alive and not edge.should_send(43.9) and edge.should_send(44.0)
+    with pytest.raises(ValueError):
+        EdgeLiveness(probe_period_s=2.0, max_probe_period_s=1.0)
 
 
 def test_account_read_and_described():

@@ -146,3 +146,54 @@ def test_bad_configuration_is_refused():
         ModePolicy(PolicyConfig(objective='energy'))
     with pytest.raises(ValueError, match='initial'):
         ModePolicy(PolicyConfig(modes=('local',)), initial='split')
+
+
+def lost_edge(policy: ModePolicy, frames: int, deadline_ms: float = 300.0) -> None:
+    """The edge dead for ``frames`` frames: the frames in flight at the kill (split
+    and offload) fall back, then local answers, and every tenth frame a liveness
+    probe falls back (each fallback observed as the camera's guard observes it:
+    the mode's robot stages, and the rest of the deadline as transport)."""
+    def fell_back(mode: str) -> None:
+        policy.observe(Observation(mode, ROBOT[mode], 0.0, BYTES[mode],
+                                   deadline_ms - ROBOT[mode]))
+    for mode in ('split', 'offload', 'split'):
+        fell_back(mode)
+    policy.set_edge_available(False)
+    for i in range(frames):
+        d = policy.choose()
+        assert d.mode == 'local'
+        policy.observe(Observation('local', ROBOT['local']))
+        if i % 10 == 0:
+            fell_back('split')
+
+
+def test_edge_returned_forgets_the_dead_edge_and_probes_its_modes_at_once():
+    good = link(2.0, 50.0)
+    policy = ModePolicy(PolicyConfig(probe_every=50), initial='split')
+    run(policy, 100, good)
+    assert policy.mode == 'split'
+    lost_edge(policy, 60)
+    assert policy.predict('split').latency_ms > 100      # what the dead edge taught it
+    policy.edge_returned()
+    assert policy.predict('split') is None and policy.predict('offload') is None
+    assert policy.link_model() is None
+    back = run(policy, 5, good)
+    assert [d.mode for d in back[:2]] == ['split', 'offload']
+    assert all(d.reason == 'probe' for d in back[:2])
+    # The third frame is on the edge again (offload, 21 ms against split's 21.2 here).
+    assert back[2].mode == 'offload' and back[2].reason == 'switch'
+    assert policy.predict('split').latency_ms == pytest.approx(10 + 8 + good(BYTES['split']))
+
+
+def test_edge_returned_does_not_probe_a_mode_over_the_bandwidth_cap():
+    # 24 kB offload frames at 10 Hz are 1.9 Mbit/s: over a 1 Mbit/s cap.
+    policy = ModePolicy(PolicyConfig(probe_every=10, bandwidth_cap_bps=1e6), initial='local')
+    first = run(policy, 40, link(2.0, 50.0))
+    assert 'offload' in {d.mode for d in first}           # probed once, then excluded
+    lost_edge(policy, 20)
+    policy.edge_returned()
+    back = run(policy, 30, link(2.0, 50.0))
+    assert back[0].mode == 'split' and back[0].reason == 'probe'
+    assert 'offload' not in {d.mode for d in back}
+    policy.edge_returned()       # called twice in a row: nothing breaks
+    assert policy.choose().mode == 'split'

@@ -5,9 +5,11 @@ that the camera node builds in ``configure`` when ``deadline_ms`` > 0.
 It subscribes ``classification`` (the edge's results; results of the modes the
 camera publishes itself, ``local`` and ``fallback``, are ignored), matches them
 to the frames in flight by (``header.stamp``, ``header.frame_id``), and checks
-the deadlines on a timer: a frame without a result in time is classified with
-the whole model here and published on ``classification`` with mode
-``fallback`` and the frame's ``seq``. The edge's liveness comes from the
+the deadlines on a timer: a frame without a result by its deadline less the
+lead (the robot's measured time to answer a frame, seeded by the warm-up's,
+plus the timer's period; at most half the deadline) is classified with the
+whole model here and published on ``classification`` with mode ``fallback``
+and the frame's ``seq``, so its answer is out by the deadline. The edge's liveness comes from the
 matched subscription count of the publisher that sends frames to it (DDS) and
 from deadline misses.
 
@@ -15,7 +17,8 @@ With an ``observer`` (the adaptive policy's ``observe``), every frame answered
 gives it an :class:`~bottlefit_ros.policy.Observation`: robot and edge compute
 from the result's timings, transport as the rest of the time from the camera
 starting on the frame to the result; a missed deadline is observed as that
-mode taking at least the deadline.
+mode taking at least the deadline. ``on_edge_back`` (the policy's
+``edge_returned``) is called when a lost edge answers again or a new one matches.
 """
 from __future__ import annotations
 
@@ -38,7 +41,10 @@ from bottlefit_ros.runtime import RobotOutput, RobotRunner
 # The edge's results: reliable and volatile (history from before this camera
 # started answers none of its frames); matches the edge's RESULT_QOS publisher.
 RESULT_SUB_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-PROBE_PERIOD_S = 1.0      # while the edge is lost but matched: one frame sent this often
+# While the edge is lost but matched: a frame sent as a probe 1 s after the last,
+# the wait doubling after each unanswered one up to 8 s.
+PROBE_PERIOD_S = 1.0
+MAX_PROBE_PERIOD_S = 8.0
 LOG_EVERY_S = 5.0
 
 
@@ -46,21 +52,26 @@ class FallbackGuard:
     """See the module docstring. ``result_pub`` publishes ``classification``."""
 
     def __init__(self, node, runner: RobotRunner, result_pub, edge_pub, *, deadline_s: float,
-                 capacity: int, max_age_s: float, lost_after: int) -> None:
+                 capacity: int, max_age_s: float, lost_after: int,
+                 local_ms: float = float('nan')) -> None:
         self.node = node
         self.runner = runner
         self.result_pub = result_pub
+        # Deadlines are checked this often: the lead covers it.
+        period_s = min(0.02, max(0.005, deadline_s / 10))
         self.ledger = FrameLedger(deadline_s=deadline_s, capacity=capacity, max_age_s=max_age_s,
-                                  remember=max(1024, 4 * capacity))
-        self.edge = EdgeLiveness(lost_after=lost_after, probe_period_s=PROBE_PERIOD_S)
+                                  remember=max(1024, 4 * capacity), slack_s=period_s)
+        self.ledger.note_local(local_ms / 1e3)     # the warm-up's whole model, if given
+        self.edge = EdgeLiveness(lost_after=lost_after, probe_period_s=PROBE_PERIOD_S,
+                                 max_probe_period_s=MAX_PROBE_PERIOD_S)
         self.edge_lost = 0        # times the edge was declared lost
         self._was_alive = False
         self._edge_pub = edge_pub     # None: no edge mode loaded
         self.observer: Callable[[Observation], None] | None = None
+        self.on_edge_back: Callable[[], None] | None = None
         self.sub = node.create_subscription(Classification, 'classification', self._on_result,
                                             RESULT_SUB_QOS, qos_overriding_options=QOS_OVERRIDES)
-        # Deadlines are checked this often: a fallback comes at most this late.
-        self.timer = node.create_timer(min(0.02, max(0.005, deadline_s / 10)), self._on_timer)
+        self.timer = node.create_timer(period_s, self._on_timer)
 
     # -- the camera's side -------------------------------------------------
     def edge_alive(self) -> bool:
@@ -83,6 +94,7 @@ class FallbackGuard:
         goes in flight."""
         if out.result is not None:
             self.ledger.record(ANSWERED_FALLBACK if fallback else ANSWERED_LOCAL)
+            self.ledger.note_local((out.timings.preprocess_ms + out.timings.head_ms) / 1e3)
             self._observe('local', out.timings, 0, 0.0, 0.0)
             return
         key = (stamp.sec, stamp.nanosec, frame_id)
@@ -97,7 +109,8 @@ class FallbackGuard:
                 'unknown_results': str(self.ledger.unknown_results),
                 'edge_alive': str(int(self.edge.alive)), 'edge_lost': str(self.edge_lost),
                 'edge_probes': str(self.edge.probes),
-                'deadline_ms': f'{self.ledger.deadline_s * 1e3:g}'}
+                'deadline_ms': f'{self.ledger.deadline_s * 1e3:g}',
+                'fallback_lead_ms': f'{self.ledger.lead_s * 1e3:.0f}'}
 
     def entities(self) -> tuple:
         """The timer and subscription, for the node to destroy."""
@@ -117,10 +130,10 @@ class FallbackGuard:
             kind, frame = self.ledger.answer((stamp.sec, stamp.nanosec, msg.header.frame_id))
             if kind == FrameLedger.MATCHED:
                 self.edge.answered()
-                t = msg.timings
+                self._note_state()      # an edge back: the policy forgets it first ...
+                t = msg.timings         # ... then learns from this result
                 self._observe(msg.mode, t, int(msg.payload_bytes), t.decode_ms + t.tail_ms,
                               (time.monotonic() - frame.started_s) * 1e3)
-                self._note_state()
             elif kind == FrameLedger.LATE:
                 self.node.get_logger().info(
                     f'late edge result (seq={msg.seq}) for a frame already answered here or '
@@ -146,7 +159,9 @@ class FallbackGuard:
     def _fallback(self, frame: Frame) -> None:
         out: RobotOutput = frame.data
         try:
+            t0 = time.monotonic()
             result, timings = self.runner.classify(out)
+            self.ledger.note_local(time.monotonic() - t0)
             sec, nanosec, frame_id = frame.key
             self.result_pub.publish(classification_msg(
                 result, header=Header(stamp=TimeMsg(sec=sec, nanosec=nanosec), frame_id=frame_id),
@@ -183,8 +198,11 @@ class FallbackGuard:
         self._was_alive = alive
         if alive:
             self.node.get_logger().info('edge answers: frames go to the edge')
+            if self.edge_lost and self.on_edge_back is not None:
+                self.on_edge_back()
         else:
             self.edge_lost += 1
             self.node.get_logger().warning(
-                f'edge lost ({self.edge.why_not}): frames are answered here (fallback), '
-                f'one probe every {PROBE_PERIOD_S:g} s while a subscriber is matched')
+                f'edge lost ({self.edge.why_not}): frames are answered here (fallback); '
+                f'while a subscriber is matched, probes {PROBE_PERIOD_S:g} s apart, the wait '
+                f'doubling up to {MAX_PROBE_PERIOD_S:g} s')

@@ -30,13 +30,21 @@ with the current mode: ``split: 120 frames sent, 0 rejected``).
 Deadline and fallback (``deadline_ms`` > 0; needs ``local`` among ``modes``):
 each frame sent to the edge is kept in flight, with the whole model's input,
 and the edge's results on ``classification`` are matched to it by capture
-stamp and frame_id. A frame with no result ``deadline_ms`` after the camera
-started on it is classified here and published on ``classification`` with
-mode ``fallback`` and its ``seq``; a late edge result is counted
-(``late_results``), not used. While the edge is lost (its subscription not
-matched, or the last ``edge_lost_after`` frames all missed the deadline) new
-frames are answered here at once (mode ``fallback``), and one frame a second
-probes a matched edge; a new match or an answer in time brings the edge back.
+stamp and frame_id. ``deadline_ms`` after the camera started on a frame, its
+answer is out: a frame with no edge result by the deadline less the lead (the
+robot's measured time to answer a frame, an average seeded by the warm-up at
+configure and updated by every local and fallback classification, plus the
+deadline check's period; at most half the deadline, so the edge always gets
+half of it; ``fallback_lead_ms`` in ``/diagnostics``) is classified here and
+published on ``classification`` with mode ``fallback`` and its ``seq``; an
+edge result after that is counted (``late_results``), not used. While the
+edge is lost (its subscription not matched, or the last ``edge_lost_after``
+frames all missed the deadline) new frames are answered here at once (mode
+``fallback``), and a matched edge is probed with a frame 1 s after the last
+probe, the wait doubling after each unanswered one up to 8 s (a killed edge
+stays matched until its DDS lease ends); a new match or an answer in time
+brings the edge back. With ``adaptive``, the policy then forgets what it
+knew of the edge modes and probes each at once.
 Every frame sent ends as exactly one of ``answered_edge``,
 ``answered_fallback``, ``answered_local`` or ``dropped_<reason>`` (at most
 ``max_in_flight`` in flight: ``dropped_overflow``; deadline passed more than
@@ -125,9 +133,10 @@ PARAMS = (
           'modes loaded (modes)', read_only=False, choices=MODES),
     Param('modes', ['auto'], 'modes loaded at configure, which mode can switch between at '
           'run time; [auto] = mode, plus local when deadline_ms > 0'),
-    Param('deadline_ms', 0.0, 'per frame sent to the edge: without its result this long '
-          'after the camera started on it, the frame is classified here (mode "fallback"); '
-          '0 = off', min=0.0, max=60_000.0),
+    Param('deadline_ms', 0.0, 'per frame sent to the edge: its answer is out this long after '
+          'the camera started on it; without an edge result by the deadline less the robot\'s '
+          'measured time to answer a frame (at most half the deadline), the frame is '
+          'classified here (mode "fallback"); 0 = off', min=0.0, max=60_000.0),
     Param('max_in_flight', 32, 'with deadline_ms: frames awaiting a result, at most (the oldest '
           'is dropped: dropped_overflow)', min=1, max=4096),
     Param('fallback_max_age_ms', 1000.0, 'with deadline_ms: a frame older than this when its '
@@ -245,13 +254,14 @@ class CameraNode(ManagedNode):
                 qos_overriding_options=QOS_OVERRIDES)
         self.pub = self._pubs[self.mode]
         if deadline_ms > 0:
-            self.runner.warm_up()     # the first fallback has a deadline to keep
+            # The first fallback has a deadline to keep; its time seeds the lead.
+            took = self.runner.warm_up()
             self.guard = FallbackGuard(
                 self, self.runner, self._pubs['local'],
                 self._pubs.get('split', self._pubs.get('offload')), deadline_s=deadline_ms / 1e3,
                 capacity=int(p['max_in_flight']),
                 max_age_s=float(p['fallback_max_age_ms']) / 1e3,
-                lost_after=int(p['edge_lost_after']))
+                lost_after=int(p['edge_lost_after']), local_ms=took['whole'])
         if bool(p['adaptive']):
             if self.guard is None:
                 raise ValueError('parameter adaptive needs deadline_ms > 0 (its results feed '
@@ -263,6 +273,7 @@ class CameraNode(ManagedNode):
                 bandwidth_cap_bps=float(p['adaptive_bandwidth_cap_bps']), frame_rate_hz=rate),
                 initial=self.mode, profile=robot_power_profile(str(p['power_profile'])))
             self.guard.observer = self.policy.observe
+            self.guard.on_edge_back = self.policy.edge_returned
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diag_timer = self.create_timer(float(p['diagnostics_period_s']),
                                             self._publish_diagnostics)
@@ -503,8 +514,8 @@ class CameraNode(ManagedNode):
     def _adaptive_mode(self, now_s: float) -> str:
         """This frame's mode, from the adaptive policy; its switches (not its
         one-frame probes) become the node's mode. While the edge is lost, the
-        guard's liveness probe (one frame a second to a matched edge) still goes
-        to the edge, so an edge that answers again is seen."""
+        guard's liveness probes to a matched edge (1 s apart, backing off) still
+        go to the edge, so an edge that answers again is seen."""
         alive = self.guard.edge_alive()
         self.policy.set_edge_available(alive)
         decision = self.policy.choose()

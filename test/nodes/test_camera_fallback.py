@@ -1,10 +1,11 @@
 """Modes at run time and the deadline per frame, with real node processes: a mode
 switched split -> local -> split while frames flow loses no frame; with the
-edge killed mid-run, fallback results come within the deadline plus one frame
-period, split resumes within 5 s of the edge's return, and every frame the
-camera sent ends as exactly one outcome; beside a camera in offload mode whose
-results carry the edge's numbers or its own (fallback), the monitor measures
-every frame once and counts as lost what the camera dropped."""
+edge killed mid-run, a frame's fallback result is out by its deadline (the
+fallback starts the robot's measured answer time before it), split resumes
+within 5 s of the edge's return, and every frame the camera sent ends as
+exactly one outcome; beside a camera in offload mode whose results carry the
+edge's numbers or its own (fallback), the monitor measures every frame once and
+counts as lost what the camera dropped."""
 from __future__ import annotations
 
 import json
@@ -17,11 +18,13 @@ import pytest
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 RATE_HZ = 10.0
-# The edge-loss test runs at 5 Hz: its criterion, a fallback within the deadline
-# plus one frame period, then leaves 200 ms for the whole model on the robot (at
-# 10 Hz it took 394 ms of a 400 ms budget on a 2-core machine under load).
 FALLBACK_RATE_HZ = 5.0
 DEADLINE_MS = 300.0
+# A fallback result is out by the deadline; this much more is allowed for the
+# deadline timer's jitter and the delivery to this process on a loaded machine
+# (before the fallback started early, it came deadline + the whole model +
+# up to a timer period after capture: 320-400 ms here).
+LATE_MS = 10.0
 
 
 @dataclass
@@ -225,13 +228,19 @@ def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagno
     assert len(by_seq) == sent - dropped and set(by_seq) <= set(range(sent))
     # ... and frames the edge answered in time are those with no fallback.
     assert sum(1 for s in by_seq if s not in fallback) == values['answered_edge']
-    # The first frame the killed edge left unanswered got its fallback within
-    # the deadline plus one frame period of its capture (sooner when the edge's
-    # DDS match was already gone: then it is answered here at once).
+    # The first frame the killed edge left unanswered got its fallback by its
+    # deadline (sooner when the edge was already lost: then it is answered here
+    # at once), and so did the later ones that waited for it (the probes of the
+    # dead edge): their median; one may be late by a slower run of the model.
     answered = max(r.seq for r in results if r.mode == 'split' and r.arrival_ns < killed_ns)
     first = min((r for r in fallback.values() if r.seq > answered), key=lambda r: r.seq)
     took_ms = (first.arrival_ns - first.stamp_ns) / 1e6
-    assert took_ms <= DEADLINE_MS + 1e3 / FALLBACK_RATE_HZ, (took_ms, nodes.logs())
+    assert took_ms <= DEADLINE_MS + LATE_MS, (took_ms, nodes.logs())
+    waited_ms = sorted(ms for r in fallback.values()
+                       if (ms := (r.arrival_ns - r.stamp_ns) / 1e6) > DEADLINE_MS / 2)
+    median_ms = waited_ms[len(waited_ms) // 2]
+    assert median_ms <= DEADLINE_MS + LATE_MS, (waited_ms, nodes.logs())
+    assert 0 < values['fallback_lead_ms'] <= DEADLINE_MS / 2, values
     # Split resumed within 5 s of the edge's return.
     resumed = min(r.arrival_ns for r in results if r.mode == 'split' and r.arrival_ns > back_ns)
     assert (resumed - back_ns) / 1e9 <= 5.0
@@ -245,8 +254,9 @@ def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagno
     account = json.loads(summary_path.read_text())['camera_account']
     assert account['answered_fallback'] == values['answered_fallback'], account
     assert f'{values["answered_fallback"]} fallback' in nodes.log('monitor_node')
-    print(f'first fallback {took_ms:.0f} ms after capture (deadline {DEADLINE_MS:g} ms, '
-          f'period {1e3 / FALLBACK_RATE_HZ:g} ms); split resumed '
+    print(f'first fallback {took_ms:.0f} ms after capture; of {len(waited_ms)} that waited '
+          f'for the deadline, median {median_ms:.0f} ms, slowest {waited_ms[-1]:.0f} ms '
+          f'(deadline {DEADLINE_MS:g} ms, lead {values["fallback_lead_ms"]} ms); split resumed '
           f'{(resumed - back_ns) / 1e9:.2f} s after the edge returned; {values}')
 
 

@@ -218,3 +218,18 @@ def test_offload_disabled_is_a_mismatch(jpeg_frame: RobotOutput) -> None:
     split_only = EdgeRunner(ModelSpec(), accept_offload=False)
     with pytest.raises(MismatchError, match='accept_offload'):
         split_only.process_jpeg(jpeg_frame.jpeg, fmt=jpeg_frame.jpeg_format)
+
+
+def test_warm_up_serves_each_accepted_kind_once_warm(rgb: np.ndarray,
+                                                     split_frame: EncodedTensor) -> None:
+    """A fresh edge serves a blank frame of each kind it accepts before any real
+    one: times for the tail (bottleneck path) and, with offload, the whole model
+    (JPEG path); real frames are served as before, and the robot's warm-up reports
+    its parts too."""
+    for offload, parts in ((True, {'tail', 'whole'}), (False, {'tail'})):
+        edge = EdgeRunner(ModelSpec(), accept_offload=offload, threads=1)
+        took = edge.warm_up()
+        assert set(took) == parts and all(0 < ms < 60_000 for ms in took.values()), took
+        assert edge.process(split_frame).result.labels
+    robot = RobotRunner(ModelSpec(), mode='split', modes=('local',), threads=1)
+    assert set(robot.warm_up()) == {'head', 'whole'}
