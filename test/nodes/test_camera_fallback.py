@@ -228,19 +228,23 @@ def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagno
     assert len(by_seq) == sent - dropped and set(by_seq) <= set(range(sent))
     # ... and frames the edge answered in time are those with no fallback.
     assert sum(1 for s in by_seq if s not in fallback) == values['answered_edge']
-    # The first frame the killed edge left unanswered got its fallback by its
-    # deadline (sooner when the edge was already lost: then it is answered here
-    # at once), and so did the later ones that waited for it (the probes of the
-    # dead edge): their median; one may be late by a slower run of the model.
+    # The fallbacks start the robot's answer time (the lead) before the deadline:
+    # the ones that waited for it (the first frame the killed edge left unanswered,
+    # the probes of the dead edge) come out around the deadline, not a whole model
+    # run after it as they would if the fallback began at the deadline. Bounds in
+    # units of the lead the camera measured, so a loaded machine (slower model,
+    # larger lead) does not make the check flaky: the median within half a lead of
+    # the deadline, the first (which may meet a slower run) within one.
+    lead_ms = values['fallback_lead_ms']
+    assert 0 < lead_ms <= DEADLINE_MS / 2, values
     answered = max(r.seq for r in results if r.mode == 'split' and r.arrival_ns < killed_ns)
     first = min((r for r in fallback.values() if r.seq > answered), key=lambda r: r.seq)
     took_ms = (first.arrival_ns - first.stamp_ns) / 1e6
-    assert took_ms <= DEADLINE_MS + LATE_MS, (took_ms, nodes.logs())
+    assert took_ms <= DEADLINE_MS + lead_ms, (took_ms, lead_ms, nodes.logs())
     waited_ms = sorted(ms for r in fallback.values()
                        if (ms := (r.arrival_ns - r.stamp_ns) / 1e6) > DEADLINE_MS / 2)
     median_ms = waited_ms[len(waited_ms) // 2]
-    assert median_ms <= DEADLINE_MS + LATE_MS, (waited_ms, nodes.logs())
-    assert 0 < values['fallback_lead_ms'] <= DEADLINE_MS / 2, values
+    assert median_ms <= DEADLINE_MS + LATE_MS + lead_ms / 2, (waited_ms, lead_ms, nodes.logs())
     # Split resumed within 5 s of the edge's return.
     resumed = min(r.arrival_ns for r in results if r.mode == 'split' and r.arrival_ns > back_ns)
     assert (resumed - back_ns) / 1e9 <= 5.0
