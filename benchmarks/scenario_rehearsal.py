@@ -471,7 +471,8 @@ def format_run(run: ConfigRun, *, deadline_ms: float, rate_hz: float, energy_lab
         bound = deadline_ms + 1000.0 / rate_hz
         if math.isfinite(run.kill_to_robot_ms):
             verdict = 'ok' if run.kill_to_robot_ms <= bound else 'LATER than'
-            how = (f'the deadline, {deadline_ms:g} ms, and the whole model on the robot'
+            how = (f'deadline {deadline_ms:g} ms; the fallback starts the robot\'s '
+                   'answer time before it'
                    if run.kill_robot_mode == FALLBACK_MODE
                    else 'already in local mode: no deadline to wait for')
             lines.append(f'edge killed -> first result answered on the robot '
