@@ -348,28 +348,34 @@ def _f(v: float, fmt: str) -> str:
     return '-' if not math.isfinite(v) else format(v, fmt)
 
 
+def _link_lines(link: NetnsLink | None) -> list[str]:
+    """What shaping the link applied, and its notes (none without a link)."""
+    if link is None:
+        return []
+    applied = '; '.join(f'{k}: {v}' for k, v in link.applied.items()) or 'no shaping'
+    return [f'applied: {applied}', *(f'NOTE: {n}' for n in link.notes), '']
+
+
+def _energy_cell(r: RunResult) -> str:
+    """A run's energy per frame, with how it was obtained."""
+    return _f(r.energy_j_per_frame, '.3f') + (f' ({r.energy_label})' if r.energy_label else '')
+
+
 def format_profile(profile: str, results: list[RunResult], link: NetnsLink | None) -> str:
     """The table of one profile and the split reductions, as Markdown."""
     p = LINK_PROFILES[profile]
     lines = [f'### {profile}: {p.describe()}', '']
-    if link is not None:
-        applied = '; '.join(f'{k}: {v}' for k, v in link.applied.items()) or 'no shaping'
-        lines.append(f'applied: {applied}')
-        for note in link.notes:
-            lines.append(f'NOTE: {note}')
-        lines.append('')
+    lines += _link_lines(link)
     lines += ['| mode | e2e p50 ms | p95 ms | p99 ms | frames/s | bytes/frame | '
               'veth bytes/frame | delivered | lost | energy J/frame | status |',
               '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|']
     for r in results:
-        energy = _f(r.energy_j_per_frame, '.3f') + (f' ({r.energy_label})' if r.energy_label
-                                                    else '')
         lines.append(
             f'| {r.mode} | {_f(r.e2e_ms.get("p50", math.nan), ".1f")} | '
             f'{_f(r.e2e_ms.get("p95", math.nan), ".1f")} | '
             f'{_f(r.e2e_ms.get("p99", math.nan), ".1f")} | {_f(r.fps, ".2f")} | '
             f'{_f(r.bytes_per_frame, ",.0f")} | {_f(r.wire_bytes_per_frame, ",.0f")} | '
-            f'{r.frames_delivered}/{r.frames_requested} | {r.frames_lost} | {energy} | '
+            f'{r.frames_delivered}/{r.frames_requested} | {r.frames_lost} | {_energy_cell(r)} | '
             f'{r.status} |')
     lines.append('')
     lines.append('veth bytes/frame: all bytes the robot sent over the link (frames, DDS '
@@ -398,15 +404,11 @@ def format_qos_profile(profile: str, results: list[RunResult], link: NetnsLink |
     """The table of one profile's QoS variants × modes, as Markdown."""
     p = LINK_PROFILES[profile]
     lines = [f'### {profile}: {p.describe()} (deadline {deadline_ms:g} ms)', '']
-    if link is not None:
-        applied = '; '.join(f'{k}: {v}' for k, v in link.applied.items()) or 'no shaping'
-        lines += [f'applied: {applied}', *(f'NOTE: {n}' for n in link.notes), '']
+    lines += _link_lines(link)
     lines += ['| qos | mode | e2e p50 ms | p95 ms | p99 ms | by edge | by fallback | lost | '
               'late | bytes/frame | veth bytes/frame | energy J/frame | status |',
               '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|']
     for r in results:
-        energy = _f(r.energy_j_per_frame, '.3f') + (f' ({r.energy_label})' if r.energy_label
-                                                    else '')
         lines.append(
             f'| {r.qos} | {r.mode} | {_f(r.e2e_ms.get("p50", math.nan), ".1f")} | '
             f'{_f(r.e2e_ms.get("p95", math.nan), ".1f")} | '
@@ -414,7 +416,7 @@ def format_qos_profile(profile: str, results: list[RunResult], link: NetnsLink |
             f'{r.answered_fallback} | {r.frames_lost} | '
             f'{r.late_results if r.late_results >= 0 else "-"} | '
             f'{_f(r.bytes_per_frame, ",.0f")} | {_f(r.wire_bytes_per_frame, ",.0f")} | '
-            f'{energy} | {r.status} |')
+            f'{_energy_cell(r)} | {r.status} |')
     lines += ['', 'e2e: capture to the first result at the monitor, over every frame answered '
               '(by the edge or by the fallback); lost: frames sent with no result; late: edge '
               'results after the fallback (the camera\'s last status the monitor saw)']

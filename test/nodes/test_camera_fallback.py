@@ -76,6 +76,18 @@ def camera_values(diagnostics) -> dict[str, int]:
     return {k: int(v) for k, v in diagnostics.get('camera_node', {}).items() if v.isdigit()}
 
 
+def kill_edge(edge, results: list, fallbacks: int, nodes, ros_node, wait_for) -> int:
+    """SIGKILL the edge (no goodbye to DDS) and wait for ``fallbacks`` fallback
+    results after it; the kill's time (ns)."""
+    edge.kill()
+    edge.wait()
+    killed_ns = time.time_ns()
+    assert wait_for(lambda: sum(r.mode == 'fallback' and r.arrival_ns > killed_ns
+                                for r in results) >= fallbacks, timeout_s=30,
+                    poll=ros_node.spin), nodes.logs()
+    return killed_ns
+
+
 def stop_camera(nodes, ros_node, diagnostics, wait_for) -> tuple[dict[str, int], int, int]:
     """Deactivate the camera and wait until what was in flight resolved; its
     /diagnostics values, frames sent, and frames dropped with a reason."""
@@ -193,12 +205,7 @@ def test_edge_killed_and_restarted_every_frame_accounted(nodes, ros_node, diagno
                     poll=ros_node.spin), nodes.logs()
     first_edge = edge_subscriptions(ros_node)
 
-    edge.kill()            # SIGKILL: no goodbye to DDS
-    edge.wait()
-    killed_ns = time.time_ns()
-    assert wait_for(lambda: sum(r.mode == 'fallback' and r.arrival_ns > killed_ns
-                                for r in results) >= 20, timeout_s=30,
-                    poll=ros_node.spin), nodes.logs()
+    killed_ns = kill_edge(edge, results, 20, nodes, ros_node, wait_for)
 
     nodes.start('edge_node', num_threads=1)
     assert wait_for(lambda: edge_subscriptions(ros_node) - first_edge, timeout_s=120,
@@ -398,12 +405,7 @@ def test_offload_with_fallback_edge_killed_every_frame_measured_none_lost(
                 modes=['offload', 'local'], deadline_ms=DEADLINE_MS, num_threads=1)
     assert wait_for(lambda: sum(r.mode == 'offload' for r in results) >= 10, timeout_s=120,
                     poll=ros_node.spin), nodes.logs()
-    edge.kill()            # SIGKILL mid-run
-    edge.wait()
-    killed_ns = time.time_ns()
-    assert wait_for(lambda: sum(r.mode == 'fallback' and r.arrival_ns > killed_ns
-                                for r in results) >= 10, timeout_s=30,
-                    poll=ros_node.spin), nodes.logs()
+    killed_ns = kill_edge(edge, results, 10, nodes, ros_node, wait_for)
     # Back: its numbers (JPEGs sent) now lag the camera's (frames sent).
     nodes.start('edge_node', num_threads=1)
     back_ns = time.time_ns()
