@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+from typing import Iterator
 
 import pytest
+
+from bottlefit_ros.shm import remove_stale_segments
 
 # Set before any test module imports rclpy: discovery stays on this host.
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -19,6 +22,19 @@ def random_domain_id() -> int:
 
 
 os.environ.setdefault('ROS_DOMAIN_ID', str(random_domain_id()))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start with the RAM that earlier, killed runs left in /dev/shm given back."""
+    remove_stale_segments()
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _stale_dds_segments_removed() -> Iterator[None]:
+    """Tests kill nodes on purpose; each SIGKILL leaves a 16 MiB Fast DDS segment
+    in /dev/shm. Removed after each module, so a long run cannot fill the RAM."""
+    yield
+    remove_stale_segments()
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ from rclpy.timer import Timer
 from bottlefit_ros.backends import BACKENDS
 from bottlefit_ros.deployment import PACKAGE
 from bottlefit_ros.runtime import ModelSpec
+from bottlefit_ros.shm import OPT_OUT_VAR as SHM_OPT_OUT
+from bottlefit_ros.shm import Cleanup, cleanup_enabled, remove_stale_segments
 
 
 @dataclass(frozen=True)
@@ -454,12 +456,13 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None, *,
     - ``exit_process`` (the node executables): exit right after that clean-up,
       skipping the interpreter's slow finalisation.
     - Before ``rclpy.init``: :func:`use_packaged_dds_profile`, unless the user
-      configured Fast DDS.
+      configured Fast DDS, and :func:`remove_stale_dds_segments`.
     """
     stop = _StopOnSignal()
     node: Node | None = None
     code = 0
     use_packaged_dds_profile()
+    stale = remove_stale_dds_segments()
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as exc:  # noqa: BLE001 - e.g. unparsable --ros-args
@@ -467,6 +470,10 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None, *,
             f'cannot initialise ROS: {safe_text(exc, 500)}')
         code = 2
     else:
+        if stale:
+            rclpy.logging.get_logger('bottlefit_ros').info(
+                f'removed {stale}, left in /dev/shm by processes that died '
+                f'(set {SHM_OPT_OUT}=0 to keep them)')
         try:
             node = node_factory()
         except CONFIGURATION_ERRORS as exc:
@@ -521,6 +528,18 @@ def use_packaged_dds_profile(environ: dict[str, str] | None = None) -> str | Non
     env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(path)
     env['RMW_FASTRTPS_USE_QOS_FROM_XML'] = '1'
     return str(path)
+
+
+def remove_stale_dds_segments(environ: dict[str, str] | None = None) -> Cleanup | None:
+    """With Fast DDS (the default RMW) and unless ``BOTTLEFIT_SHM_CLEANUP=0``,
+    remove the shared-memory segments that dead processes left (see
+    :mod:`bottlefit_ros.shm`): a node restarted after crashes would otherwise
+    leak 16 MiB of RAM per crash. What was removed, or None when nothing was."""
+    env = os.environ if environ is None else environ
+    if not cleanup_enabled(env) or env.get('RMW_IMPLEMENTATION', '') not in _FASTRTPS:
+        return None
+    done = remove_stale_segments()
+    return done if done.segments else None
 
 
 def _spin(node: Node, stop: _StopOnSignal) -> int:
