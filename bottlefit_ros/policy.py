@@ -17,10 +17,16 @@ compute; predicted energy per frame is :func:`estimate_frame_energy` of those,
 with the robot's power profile. :meth:`ModePolicy.choose` picks the mode of least
 predicted cost (latency or energy, by ``objective``) among the eligible ones:
 edge modes only while the edge is available, and only under the bandwidth cap.
-Hysteresis keeps the current mode unless another is better by a margin and the
-current one has been kept a few frames; every ``probe_every`` frames one frame
+The estimates are robust (:class:`_Average`: an outlier moves a mean by a few
+spreads at most) and each mode's spread is measured; the current mode is kept
+unless another is predicted better by more than the hysteresis plus the larger
+spread of the two (:meth:`ModePolicy.worth_switching`), and the current one has
+been kept a few frames; every ``probe_every`` frames one frame
 goes to the least recently observed other mode, so its estimates stay fresh
-(modes never observed are probed first, after ``min_dwell_frames``). When an
+(modes never observed are probed first, after ``min_dwell_frames``). A probe
+never switches by itself: a mode that looks better from one frame is probed
+again, up to :data:`CONFIRM_FRAMES` frames, before the policy switches to it
+(unless it is predicted at least twice as cheap). When an
 edge that was lost answers again (:meth:`ModePolicy.edge_returned`), what was
 known of the edge modes describes a dead edge or an old link: it is forgotten,
 and the next frames probe each edge mode at once.
@@ -39,6 +45,9 @@ __all__ = ["EDGE_MODES", "Decision", "ModePolicy", "Observation", "PolicyConfig"
 
 EDGE_MODES: frozenset[str] = frozenset({"split", "offload"})
 OBJECTIVES: tuple[str, ...] = ("latency", "energy")
+# A mode that looks better from fewer frames than this (one probe) is probed again
+# before the policy switches to it, unless it is predicted at least twice as cheap.
+CONFIRM_FRAMES = 3
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,13 @@ class Observation:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A mode's predicted cost per frame."""
+    """A mode's predicted cost per frame; ``spread_ms``: how far its frames'
+    end-to-end latency strays from the typical (NaN: not measured yet)."""
 
     latency_ms: float
     energy_j: float
     payload_bytes: float
+    spread_ms: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ class PolicyConfig:
     objective: str = "latency"
     bandwidth_cap_bps: float = 0.0     # 0 = no cap
     frame_rate_hz: float = 10.0        # to turn bytes per frame into bits per second
-    hysteresis: float = 0.1            # another mode must be this much cheaper to switch
+    hysteresis: float = 0.1            # another mode must be this much (+ the spread) cheaper
     min_dwell_frames: int = 10         # frames kept before a switch
     probe_every: int = 50              # frames between probes; 0 = never probe
     alpha: float = 0.2                 # weight of a new observation in the averages
@@ -99,13 +110,37 @@ class PolicyConfig:
 
 
 class _Average:
-    """Exponentially weighted mean; the first sample sets it."""
+    """Robust exponentially weighted mean and spread; the first sample sets the mean.
+
+    ``spread`` is an exponentially weighted mean absolute deviation of the samples
+    from the mean (NaN before the second sample). A sample moves the mean by at
+    most :data:`CLIP` spreads (at least :data:`MIN_REL_SPREAD` of the mean), so one
+    outlier, such as a frame answered by fallback at its deadline or a
+    retransmission on a lossy link, barely moves it, while a lasting change does
+    within a few samples: the spread counts every deviation in full and widens
+    the clip. The mean so tracks the typical (median-like) value, the spread how
+    far single frames stray from it.
+    """
+
+    CLIP = 3.0
+    MIN_REL_SPREAD = 0.05
 
     def __init__(self, alpha: float) -> None:
-        self.alpha, self.value = alpha, math.nan
+        self.alpha, self.value, self.spread, self.n = alpha, math.nan, math.nan, 0
 
     def add(self, x: float) -> None:
-        self.value = x if math.isnan(self.value) else self.value + self.alpha * (x - self.value)
+        self.n += 1
+        if self.n == 1:
+            self.value = x
+            return
+        d = x - self.value
+        if math.isnan(self.spread):
+            self.value += self.alpha * d
+            self.spread = abs(d)
+        else:
+            limit = self.CLIP * max(self.spread, self.MIN_REL_SPREAD * abs(self.value))
+            self.value += self.alpha * min(max(d, -limit), limit)
+            self.spread += self.alpha * (abs(d) - self.spread)
 
 
 class _ModeEstimate:
@@ -114,6 +149,7 @@ class _ModeEstimate:
         self.edge_ms = _Average(alpha)
         self.bytes = _Average(alpha)
         self.transport_ms = _Average(alpha)
+        self.latency_ms = _Average(alpha)   # observed end to end: for its spread
         self.last_frame = -1            # frame count at the last observation
 
 
@@ -147,9 +183,11 @@ class ModePolicy:
             return
         est = self._est[obs.mode]
         if est.last_frame >= 0 and self._stale(est):
-            # A probe after a long gap: the old averages describe another link.
+            # A probe after a long gap: the old estimates describe another link.
             self._est[obs.mode] = est = _ModeEstimate(self.config.alpha)
         est.robot_ms.add(obs.robot_compute_ms)
+        est.latency_ms.add(obs.robot_compute_ms + (
+            obs.edge_compute_ms + obs.transport_ms if obs.mode in EDGE_MODES else 0.0))
         est.last_frame = self._frames
         if obs.mode in EDGE_MODES:
             est.edge_ms.add(obs.edge_compute_ms)
@@ -169,6 +207,7 @@ class ModePolicy:
                 est = self._est[mode]
                 est.edge_ms = _Average(self.config.alpha)
                 est.transport_ms = _Average(self.config.alpha)
+                est.latency_ms = _Average(self.config.alpha)
         self._link.clear()
         self._reprobe = [m for m in self.config.modes
                          if m in EDGE_MODES and not self._over_cap(self._est[m].bytes.value)]
@@ -218,7 +257,7 @@ class ModePolicy:
             energy = estimate_frame_energy(self.profile, robot_compute_ms=robot,
                                            payload_bytes=int(nbytes),
                                            wait_ms=transport + edge).energy_j
-        return Prediction(latency, energy, nbytes)
+        return Prediction(latency, energy, nbytes, est.latency_ms.spread)
 
     def _stale(self, est: _ModeEstimate) -> bool:
         return self._frames - est.last_frame > max(1, self.config.probe_every // 2)
@@ -235,6 +274,23 @@ class ModePolicy:
 
     def _cost(self, p: Prediction) -> float:
         return p.latency_ms if self.config.objective == "latency" else p.energy_j
+
+    def _spread(self, p: Prediction) -> float:
+        """``p``'s spread in cost units (relative to its latency, for energy);
+        unknown (one sample): the hysteresis of its cost."""
+        rel = p.spread_ms / p.latency_ms if p.latency_ms > 0 else 0.0
+        if math.isnan(rel):
+            rel = self.config.hysteresis
+        return self._cost(p) * rel
+
+    def worth_switching(self, current: Prediction, other: Prediction) -> bool:
+        """Whether ``other`` is cheaper than ``current`` by more than the
+        hysteresis (a fraction of the current cost) plus the larger of the two
+        modes' measured spreads: a difference inside what single frames of either
+        mode vary by is noise, and the mode in use is kept."""
+        gain = self._cost(current) - self._cost(other)
+        return gain > self._cost(current) * self.config.hysteresis + max(
+            self._spread(current), self._spread(other))
 
     # -- the decision ----------------------------------------------------
     def choose(self) -> Decision:
@@ -272,7 +328,12 @@ class ModePolicy:
             return Decision(self.mode, "start", preds)
         best = min(known, key=lambda m: self._cost(preds[m]))
         if best != self.mode and self._since_switch >= self.config.min_dwell_frames \
-                and self._cost(preds[best]) < self._cost(current) * (1 - self.config.hysteresis):
+                and self.worth_switching(current, preds[best]):
+            if self._est[best].latency_ms.n < CONFIRM_FRAMES \
+                    and 2 * self._cost(preds[best]) > self._cost(current):
+                # Measured on a frame or two only (a probe): confirm before switching.
+                self._since_probe = 0
+                return Decision(best, "probe", preds)
             return self._switch(best, "switch", preds)
         return Decision(self.mode, "keep", preds)
 
