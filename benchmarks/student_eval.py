@@ -53,7 +53,8 @@ def _student(spec: str, model_name: str = MODEL) -> tuple[str, torch.nn.Module]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
         meta = obj["meta"]
         model = build_split_model(model_name, bottleneck_channels=c, encoder=family,
-                                  decoder_channels=int(meta["decoder_channels"]))
+                                  decoder_channels=int(meta["decoder_channels"]),
+                                  encoder_width=int(meta.get("encoder_width", 0)) or None)
         own = model.state_dict()
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in obj["state_dict"].items()},
                               strict=False)

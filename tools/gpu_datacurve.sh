@@ -16,8 +16,9 @@
 # (benchmarks/student_eval.py on the GPU, float32 exports, 14 views per image), which gives
 # each student's agreement on its own training images (the fit) and on the unseen rest.
 # Environment: FRACTIONS (the k, largest first), EPOCHS ("E1,E2"; or BUDGET + SPEEDUP to size
-# them with tools/gpu_probe.py), C (bottleneck width, 8), JOBS (instead: "k:C:E1,E2 ..." for
-# jobs of their own width and epochs, each k one of FRACTIONS), HARD (s after the start at which
+# them with tools/gpu_probe.py), C (bottleneck width, 8), JOBS (instead: "k:C:E1,E2[:SETS] ..." for
+# jobs of their own width and epochs, each k one of FRACTIONS; SETS: "+"-joined --set overrides of
+# that job alone, e.g. 8:8:20,9:model.encoder_width=288), HARD (s after the start at which
 # training is stopped), SET (extra --set overrides for every job), EVAL_DEVICE (cuda).
 set -uo pipefail
 # shellcheck source=tools/gpu_env.sh
@@ -76,11 +77,13 @@ echo "jobs (k:C:stage1,stage2 epochs of 100 batches of 128): $JOBS"
 left=$(( ${HARD:-480} - ($(date +%s) - start) ))
 names=()
 for job in $JOBS; do
-  IFS=: read -r k c e <<< "$job"
-  name="s${k}_c${c}_e${e/,/_}"; names+=("$name")
+  IFS=: read -r k c e own <<< "$job"
+  name="s${k}_c${c}_e${e/,/_}"
+  [ -n "$own" ] && name="${name}_$(echo "$own" | tr -c 'A-Za-z0-9\n' '_' | sed 's/model_//g')"
+  names+=("$name")
   sets=(--set threads=2 --set progress=off --set model.bottleneck_channels="$c"
         --set data.root=.gpu/dc/s$k --set stage1.epochs="${e%,*}" --set stage2.epochs="${e#*,}")
-  for s in ${SET:-}; do sets+=(--set "$s"); done
+  for s in ${SET:-} ${own//+/ }; do sets+=(--set "$s"); done
   timeout "$left" python3 -m bottlefit_ros.training train bottlefit --config "$CFG" \
     --out "$DC/$name" "${sets[@]}" > "$DC/$name.log" 2>&1 &
 done

@@ -9,8 +9,8 @@ from typing import Union
 
 from torch import Tensor, nn
 
-from .bottleneck import (ENCODERS, bottleneck_decoder, bottleneck_encoder, light_decoder,
-                         light_encoder)
+from .bottleneck import (ENCODERS, LIGHT_ENCODER_WIDTH, bottleneck_decoder, bottleneck_encoder,
+                         light_decoder, light_encoder)
 from .checkpoint import read_state_dict, remap_state_dict
 from .packaged import load_packaged_student, packaged_student
 from .segment import Segment, Step
@@ -118,6 +118,21 @@ def _encoder_family(spec: TeacherSpec, bottleneck_channels: int | None, encoder:
     return "bottlefit"
 
 
+# The light encoder's first pointwise convolution: its output channels are the width.
+_ENCODER_WIDTH_KEY = "bottleneck.encoder.2.weight"
+
+
+def _encoder_width(encoder_width: int | None, state: Mapping[str, Tensor] | None) -> int:
+    """The light encoder's inner width: given, else the checkpoint's, else the default."""
+    if encoder_width is not None:
+        if isinstance(encoder_width, bool) or not isinstance(encoder_width, int) \
+                or encoder_width < 1:
+            raise ValueError(f"encoder_width must be a positive int, got {encoder_width!r}")
+        return encoder_width
+    pointwise = state.get(_ENCODER_WIDTH_KEY) if state else None
+    return int(pointwise.shape[0]) if pointwise is not None else LIGHT_ENCODER_WIDTH
+
+
 def _decoder_channels(spec: TeacherSpec, bottleneck_channels: int | None, encoder: str | None,
                       decoder_channels: int | None, weights: Weights,
                       state: Mapping[str, Tensor] | None) -> int:
@@ -145,14 +160,15 @@ def build_from_spec(spec: TeacherSpec, *, split: str | None = None,
                     bottleneck_channels: int | None = None, weights: Weights = "default",
                     num_classes: int | None = None, input_size: InputSize = (224, 224),
                     decoder_channels: int | None = None, encoder: str | None = None,
-                    ) -> SplitModel:
+                    encoder_width: int | None = None) -> SplitModel:
     """Build ``spec``'s teacher, cut it (or inject a bottleneck) and load ``weights``.
 
     ``num_classes=None`` takes the classifier size from the checkpoint, else 1000.
     ``encoder=None``: the packaged student's family (``weights="default"``), else the
     student checkpoint's, else ``"bottlefit"`` (the authors'). ``decoder_channels=None``:
     the packaged student's width, else the student checkpoint's, else the family's
-    default.
+    default. ``encoder_width=None``: the light encoder's inner width from the student
+    checkpoint, else :data:`LIGHT_ENCODER_WIDTH` (the packaged students').
     """
     size = _input_size(input_size)
     state = _resolve_weights(spec, weights)
@@ -168,6 +184,9 @@ def build_from_spec(spec: TeacherSpec, *, split: str | None = None,
     split_name = _resolve_split(spec, paths, split, bottleneck_channels)
     family = _encoder_family(spec, bottleneck_channels, encoder, weights, state)
     hidden = _decoder_channels(spec, bottleneck_channels, family, decoder_channels, weights, state)
+    if encoder_width is not None and family != "light":
+        raise ValueError(f"encoder_width applies to the light encoder, not {family!r}")
+    width = _encoder_width(encoder_width, state)
     teacher_shapes = probe_shapes(steps, (3, *size))
     cut = paths.index(spec.bottleneck_stage if split_name == BOTTLENECK_SPLIT else split_name)
     reductions = dict(spec.stages)
@@ -180,7 +199,8 @@ def build_from_spec(spec: TeacherSpec, *, split: str | None = None,
         if family == "light":
             kept = paths.index(spec.light_prefix)  # type: ignore[arg-type]
             encoder_module = light_encoder(teacher_shapes[kept][0], bottleneck_channels,
-                                           downsample=_downsample(spec, reductions, kept, paths))
+                                           downsample=_downsample(spec, reductions, kept, paths),
+                                           width=width)
             decoder_module = light_decoder(bottleneck_channels, target[0], hidden_channels=hidden)
         else:
             kept = -1
@@ -220,6 +240,7 @@ def build_from_spec(spec: TeacherSpec, *, split: str | None = None,
     if split_name == BOTTLENECK_SPLIT and _is_default(weights):
         packaged = packaged_student(spec.name, bottleneck_channels)  # type: ignore[arg-type]
         if packaged is not None and packaged.decoder_channels == hidden \
-                and packaged.encoder == family:
+                and packaged.encoder == family \
+                and (family != "light" or width == LIGHT_ENCODER_WIDTH):
             load_packaged_student(model, packaged)
     return model.eval()

@@ -50,10 +50,11 @@ def register_spec(spec: TeacherSpec, doc: str) -> Builder:
                 weights: Weights = "default", num_classes: int | None = None,
                 input_size: InputSize = (224, 224),
                 decoder_channels: int | None = None, encoder: str | None = None,
-                ) -> SplitModel:
+                encoder_width: int | None = None) -> SplitModel:
         return build_from_spec(spec, split=split, bottleneck_channels=bottleneck_channels,
                                weights=weights, num_classes=num_classes, input_size=input_size,
-                               decoder_channels=decoder_channels, encoder=encoder)
+                               decoder_channels=decoder_channels, encoder=encoder,
+                               encoder_width=encoder_width)
 
     builder.__name__ = builder.__qualname__ = spec.name
     builder.__doc__ = doc
@@ -84,7 +85,7 @@ def build_split_model(name: str, *, split: str | None = None,
                       bottleneck_channels: int | None = None, weights: Weights = "default",
                       num_classes: int | None = None, input_size: InputSize = (224, 224),
                       decoder_channels: int | None = None, encoder: str | None = None,
-                      ) -> SplitModel:
+                      encoder_width: int | None = None) -> SplitModel:
     """Build a registered model split in two, in eval mode.
 
     - ``split``: a module path of the teacher (``"layer2"``,
@@ -112,9 +113,13 @@ def build_split_model(name: str, *, split: str | None = None,
       depthwise-separable strided encoder; teachers with a ``light_prefix`` only).
       ``None`` = the packaged student's (``weights="default"``), else the student
       checkpoint's, else ``"bottlefit"``.
+    - ``encoder_width``: the light encoder's inner width (its cost on the robot grows
+      with it); ``None`` = the student checkpoint's, else 96 (the packaged students').
     """
     builder = get_model_builder(name)
-    extra = {} if encoder is None else {"encoder": encoder}  # builders without the option
+    extra: dict[str, object] = {} if encoder is None else {"encoder": encoder}  # builders without the options
+    if encoder_width is not None:
+        extra["encoder_width"] = encoder_width
     return builder(split=split, bottleneck_channels=bottleneck_channels, weights=weights,
                    num_classes=num_classes, input_size=input_size,
                    decoder_channels=decoder_channels, **extra)

@@ -79,6 +79,7 @@ class ModelConfig:
     bottleneck_channels: int = 12
     encoder: str = ""                   # bottlefit (the authors') | light; "" = bottlefit
     decoder_channels: int = 512         # the authors' decoder width
+    encoder_width: int = 0              # light encoder's inner width; 0 = its default (96)
     num_classes: int = 1000
     input_size: int = 224               # bottleneck students: divisible by 32
     teacher_weights: str = "default"    # "default" (packaged, Lite0 only), a path, or ""

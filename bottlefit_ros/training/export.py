@@ -39,6 +39,7 @@ def export_student(run_dir: str | os.PathLike[str], out: str | os.PathLike[str],
             "bottleneck_channels": cfg["model"]["bottleneck_channels"],
             "decoder_channels": cfg["model"]["decoder_channels"],
             "encoder": cfg["model"].get("encoder") or "bottlefit",
+            "encoder_width": int(cfg["model"].get("encoder_width") or 0),
             "input_size": cfg["model"]["input_size"], "dtype": dtype, "source": weights.name}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

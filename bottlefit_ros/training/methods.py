@@ -118,7 +118,8 @@ def build_student(cfg: TrainConfig, teacher: SplitModel | None) -> SplitModel:
                                 decoder_channels=cfg.model.decoder_channels, weights=None,
                                 num_classes=cfg.model.num_classes,
                                 input_size=cfg.model.input_size,
-                                encoder=cfg.model.encoder or None)
+                                encoder=cfg.model.encoder or None,
+                                encoder_width=cfg.model.encoder_width or None)
     if teacher is not None:
         student.load_weights(teacher.state_dict())
     if cfg.model.student_init:
@@ -425,6 +426,7 @@ def evaluate_weights(cfg: TrainConfig, run: RunContext, weights: str = "default"
         # an exported bottleneck (``export``): the teacher's layers + these tensors
         cfg.model.decoder_channels = int(obj["meta"]["decoder_channels"])
         cfg.model.encoder = str(obj["meta"].get("encoder", "bottlefit"))
+        cfg.model.encoder_width = int(obj["meta"].get("encoder_width", 0))
         cfg.model.student_init = str(weights)
         student = build_student(cfg, teacher)
     else:  # a whole saved student (a run's stage1.pt / stage2.pt): its own widths and encoder

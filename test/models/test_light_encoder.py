@@ -109,3 +109,26 @@ def test_packaged_light_student_is_loaded_for_its_width() -> None:
     with torch.inference_mode():
         assert student.encode(x).shape == (1, 8, 28, 28)
         assert torch.isfinite(student(x)).all()
+
+
+def test_encoder_width_sets_the_heads_cost_and_is_read_back_from_checkpoints(tmp_path) -> None:
+    narrow = build_split_model(LITE0, bottleneck_channels=8, encoder="light", weights=None)
+    wide = build_split_model(LITE0, bottleneck_channels=8, encoder="light", weights=None,
+                             encoder_width=192)
+    assert wide.info.head_params > narrow.info.head_params
+    x = torch.randn(1, 3, 224, 224)
+    assert wide.head(x).shape == narrow.head(x).shape          # the same tensor is sent
+    path = tmp_path / "wide.pt"
+    torch.save(wide.state_dict(), path)
+    again = build_split_model(LITE0, bottleneck_channels=8, weights=str(path))
+    assert again.info.encoder == "light"
+    assert again.info.head_params == wide.info.head_params
+    torch.testing.assert_close(again.head(x), wide.eval().head(x))
+    # the packaged C = 8 student is the default width's: a wider one is not loaded over it
+    packaged = build_split_model(LITE0, bottleneck_channels=8)
+    unpacked = build_split_model(LITE0, bottleneck_channels=8, encoder_width=192)
+    assert unpacked.info.head_params == wide.info.head_params != packaged.info.head_params
+    with pytest.raises(ValueError, match="encoder_width"):
+        build_split_model(LITE0, bottleneck_channels=8, encoder="bottlefit", encoder_width=64)
+    with pytest.raises(ValueError, match="positive"):
+        build_split_model(LITE0, bottleneck_channels=8, encoder="light", encoder_width=0)
