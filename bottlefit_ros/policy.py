@@ -45,6 +45,10 @@ __all__ = ["EDGE_MODES", "Decision", "ModePolicy", "Observation", "PolicyConfig"
 
 EDGE_MODES: frozenset[str] = frozenset({"split", "offload"})
 OBJECTIVES: tuple[str, ...] = ("latency", "energy")
+# Deadline misses are counted as a rate this much slower than the other averages
+# (alpha / MISS_ALPHA_DIVISOR): one fallback on a good link moves a mode's cost a
+# little, a link that loses a fifth of its frames moves it a lot.
+MISS_ALPHA_DIVISOR = 10
 # A mode that looks better from fewer frames than this (one probe) is probed again
 # before the policy switches to it, unless it is predicted at least twice as cheap.
 CONFIRM_FRAMES = 3
@@ -52,13 +56,16 @@ CONFIRM_FRAMES = 3
 
 @dataclass(frozen=True)
 class Observation:
-    """What one delivered frame says about its mode (times in ms)."""
+    """What one delivered frame says about its mode (times in ms). ``missed``:
+    no result by the deadline (answered by fallback); its transport is then only
+    a lower bound, the rest of the deadline."""
 
     mode: str
     robot_compute_ms: float
     edge_compute_ms: float = 0.0
     payload_bytes: int = 0
     transport_ms: float = 0.0
+    missed: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,10 @@ class _ModeEstimate:
         self.bytes = _Average(alpha)
         self.transport_ms = _Average(alpha)
         self.latency_ms = _Average(alpha)   # observed end to end: for its spread
+        self.missed_ms = _Average(alpha)    # end to end of frames that missed the deadline
+        self.miss_rate = 0.0                # of deadline misses (starts at none)
+        self.miss_alpha = alpha / MISS_ALPHA_DIVISOR
+        self.frames = 0                     # observed since this estimate started
         self.last_frame = -1            # frame count at the last observation
 
 
@@ -183,12 +194,22 @@ class ModePolicy:
             return
         est = self._est[obs.mode]
         if est.last_frame >= 0 and self._stale(est):
-            # A probe after a long gap: the old estimates describe another link.
-            self._est[obs.mode] = est = _ModeEstimate(self.config.alpha)
+            # A probe after a long gap: the old estimates describe another link
+            # (its miss rate, slow by design, is kept: one probe cannot tell it).
+            old, est = est, _ModeEstimate(self.config.alpha)
+            est.miss_rate, est.missed_ms = old.miss_rate, old.missed_ms
+            self._est[obs.mode] = est
         est.robot_ms.add(obs.robot_compute_ms)
-        est.latency_ms.add(obs.robot_compute_ms + (
-            obs.edge_compute_ms + obs.transport_ms if obs.mode in EDGE_MODES else 0.0))
         est.last_frame = self._frames
+        est.frames += 1
+        est.miss_rate += est.miss_alpha * (float(obs.missed) - est.miss_rate)
+        total = obs.robot_compute_ms + (
+            obs.edge_compute_ms + obs.transport_ms if obs.mode in EDGE_MODES else 0.0)
+        if obs.missed:
+            # How long a miss takes, not what the mode takes when it answers.
+            est.missed_ms.add(total)
+            return
+        est.latency_ms.add(total)
         if obs.mode in EDGE_MODES:
             est.edge_ms.add(obs.edge_compute_ms)
             est.bytes.add(float(obs.payload_bytes))
@@ -208,6 +229,8 @@ class ModePolicy:
                 est.edge_ms = _Average(self.config.alpha)
                 est.transport_ms = _Average(self.config.alpha)
                 est.latency_ms = _Average(self.config.alpha)
+                est.missed_ms = _Average(self.config.alpha)
+                est.miss_rate = 0.0
         self._link.clear()
         self._reprobe = [m for m in self.config.modes
                          if m in EDGE_MODES and not self._over_cap(self._est[m].bytes.value)]
@@ -221,11 +244,9 @@ class ModePolicy:
         """``(base_ms, ms_per_byte)`` of a least-squares line through the (bytes,
         transport) pairs of the last ``2 * probe_every`` frames (at least the
         newest), clamped to be non-negative; None before any."""
-        if not self._link:
+        points = self._link_window()
+        if not points:
             return None
-        horizon = self._frames - 2 * max(1, self.config.probe_every)
-        points = [(b, t) for f, b, t in self._link if f >= horizon] or \
-            [self._link[-1][1:]]
         n = len(points)
         mean_b = sum(b for b, _ in points) / n
         mean_t = sum(t for _, t in points) / n
@@ -237,26 +258,53 @@ class ModePolicy:
         slope = max(0.0, sum((b - mean_b) * (t - mean_t) for b, t in points) / var_b)
         return max(0.0, mean_t - slope * mean_b), slope
 
+    def _link_window(self) -> list[tuple[float, float]]:
+        if not self._link:
+            return []
+        horizon = self._frames - 2 * max(1, self.config.probe_every)
+        return [(b, t) for f, b, t in self._link if f >= horizon] or [self._link[-1][1:]]
+
+    def _link_transport(self, nbytes: float) -> float | None:
+        """Transport of ``nbytes`` on the link as it is now, from :meth:`link_model`,
+        when its window holds payloads of two sizes (at least 1.5 x apart, as split's
+        and offload's are); else None: one payload size gives no rate to tell how
+        another size would fare (charging it all per byte made a stale split look
+        several times faster than it was)."""
+        sizes = [b for b, _ in self._link_window()]
+        if not sizes or min(sizes) <= 0 or max(sizes) < 1.5 * min(sizes):
+            return None
+        base, ms_per_byte = self.link_model()
+        return base + ms_per_byte * nbytes
+
     def predict(self, mode: str) -> Prediction | None:
         """Predicted cost of ``mode`` now; None while it has never been observed."""
         est = self._est.get(mode)
-        if est is None or math.isnan(est.robot_ms.value) or (
-                mode in EDGE_MODES and math.isnan(est.edge_ms.value)):
+        if est is None or math.isnan(est.robot_ms.value):
             return None
+        if math.isnan(est.latency_ms.value):        # every frame since it started missed
+            if math.isnan(est.missed_ms.value):
+                return None
+            return Prediction(est.missed_ms.value, math.nan, est.bytes.value)
         robot = est.robot_ms.value
         edge = transport = nbytes = 0.0
         if mode in EDGE_MODES:
             edge, nbytes = est.edge_ms.value, est.bytes.value
             transport = est.transport_ms.value
-            link = self.link_model()
-            if link is not None and self._stale(est):
-                transport = link[0] + link[1] * nbytes     # stale: the link as it is now
+            now = self._link_transport(nbytes) if self._stale(est) else None
+            if now is not None:
+                transport = now         # stale: the link as it is now
         latency = robot + transport + edge
         energy = math.nan
         if self.profile is not None:
             energy = estimate_frame_energy(self.profile, robot_compute_ms=robot,
                                            payload_bytes=int(nbytes),
                                            wait_ms=transport + edge).energy_j
+        if est.miss_rate > 0 and not math.isnan(est.missed_ms.value):
+            # A share of the frames waits for the deadline and is answered here.
+            latency += est.miss_rate * max(0.0, est.missed_ms.value - latency)
+            local = self.predict("local") if mode != "local" else None
+            if local is not None and not math.isnan(energy):
+                energy += est.miss_rate * local.energy_j
         return Prediction(latency, energy, nbytes, est.latency_ms.spread)
 
     def _stale(self, est: _ModeEstimate) -> bool:
@@ -329,7 +377,7 @@ class ModePolicy:
         best = min(known, key=lambda m: self._cost(preds[m]))
         if best != self.mode and self._since_switch >= self.config.min_dwell_frames \
                 and self.worth_switching(current, preds[best]):
-            if self._est[best].latency_ms.n < CONFIRM_FRAMES \
+            if self._est[best].frames < CONFIRM_FRAMES \
                     and 2 * self._cost(preds[best]) > self._cost(current):
                 # Measured on a frame or two only (a probe): confirm before switching.
                 self._since_probe = 0

@@ -200,18 +200,29 @@ def test_edge_returned_does_not_probe_a_mode_over_the_bandwidth_cap():
     assert policy.choose().mode == 'split'
 
 
+DEADLINE_MS = 250.0
+
+
 def noisy_run(policy: ModePolicy, frames: int, latency: dict[str, Callable[[int], float]]
               ) -> list[Decision]:
     """``frames`` frames whose end-to-end latency per mode is ``latency[mode](i)``
-    (frame ``i``): the robot and edge stages fixed, the rest transport."""
+    (frame ``i``): the robot and edge stages fixed, the rest transport (local:
+all robot compute); from
+    :data:`DEADLINE_MS` on, a missed deadline (as the camera's guard observes a
+    fallback: edge time unknown, the rest transport)."""
     decisions = []
     for i in range(frames):
         d = policy.choose()
         decisions.append(d)
         m = d.mode
         e2e = latency[m](i)
-        policy.observe(Observation(m, ROBOT[m], EDGE[m], BYTES[m],
-                                   max(0.0, e2e - ROBOT[m] - EDGE[m]) if m != 'local' else 0.0))
+        if m == 'local':
+            policy.observe(Observation(m, e2e))
+            continue
+        missed = e2e >= DEADLINE_MS
+        edge = 0.0 if missed else EDGE[m]
+        policy.observe(Observation(m, ROBOT[m], edge, BYTES[m], max(0.0, e2e - ROBOT[m] - edge),
+                                   missed=missed))
     return decisions
 
 
@@ -221,12 +232,13 @@ def switches(decisions: list[Decision]) -> int:
 
 def test_fallbacks_on_a_lossy_link_do_not_drive_it_off_the_fastest_mode():
     # As the scenario rehearsal measured on good Wi-Fi: offload ~29 ms, split ~36 ms,
-    # and every 20th offload frame lost and answered by fallback at the 250 ms
-    # deadline. A plain average jumps by ~44 ms at each: the policy left offload
-    # for split at every fallback. Robust estimates stay on offload.
+    # and a few offload frames lost and answered by fallback at the 250 ms deadline
+    # (2 of 300 there; every 50th here). A plain average jumped by ~45 ms at each:
+    # the policy left offload for split at every fallback. Robust estimates, with
+    # misses as a slow rate, stay on offload.
     rng = random.Random(8)
     latency = {'split': lambda i: rng.uniform(34.0, 38.0),
-               'offload': lambda i: 255.0 if i % 20 == 7 else rng.uniform(26.0, 32.0),
+               'offload': lambda i: 255.0 if i % 50 == 7 else rng.uniform(26.0, 32.0),
                'local': lambda i: rng.uniform(100.0, 140.0)}
     decisions = noisy_run(ModePolicy(PolicyConfig(probe_every=50), initial='split'), 600,
                           latency)
@@ -253,14 +265,35 @@ def test_keeps_the_mode_in_use_when_the_other_is_within_its_spread():
         assert 1.0 < policy.predict(initial).spread_ms < 6.0       # mean abs deviation 3 ms
 
 
+def test_a_mode_that_often_misses_its_deadline_is_left_for_one_that_rarely_does():
+    # As the rehearsal measured on poor Wi-Fi (5 Mbit/s, 2 % loss): offload's
+    # answered frames ~53 ms but 30 % of its frames fall back at ~270 ms (big JPEGs
+    # retransmitted), split's ~56 ms with 4 % falling back. The typical latency
+    # alone (and its spread, which misses would inflate) keeps offload; the
+    # miss rate makes split the better mode, and the policy stays there.
+    rng = random.Random(5)
+    latency = {'offload': lambda i: 270.0 if rng.random() < 0.3 else rng.uniform(50.0, 56.0),
+               'split': lambda i: 270.0 if rng.random() < 0.04 else rng.uniform(53.0, 59.0),
+               'local': lambda i: 120.0}
+    policy = ModePolicy(PolicyConfig(probe_every=20), initial='offload')
+    decisions = noisy_run(policy, 400, latency)
+    first = next(i for i, d in enumerate(decisions) if d.reason == 'switch')
+    assert decisions[first].mode == 'split' and first < 100
+    assert switches(decisions) == 1 and policy.mode == 'split'
+    split, offload = policy.predict('split'), policy.predict('offload')
+    assert split.latency_ms < offload.latency_ms
+    assert 53.0 < split.latency_ms < 80.0          # ~56 ms, and 4 % of frames at ~270
+
+
 def test_a_lasting_change_is_followed_within_a_few_frames():
     # Robust estimates must not hide a real change: split goes from 20 to 200 ms
-    # (the link collapsed), the policy leaves it for local within the dwell.
-    policy = ModePolicy(PolicyConfig(probe_every=20, min_dwell_frames=5), initial='split')
-    noisy_run(policy, 40, {'split': lambda i: 20.0, 'offload': lambda i: 30.0,
-                           'local': lambda i: 80.0})
+    # (the link collapsed), the policy leaves it for local within a few frames.
+    policy = ModePolicy(PolicyConfig(probe_every=20, min_dwell_frames=5,
+                                     modes=('split', 'local')), initial='split')
+    noisy_run(policy, 40, {'split': lambda i: 20.0, 'local': lambda i: 80.0})
     assert policy.mode == 'split'
-    worse = noisy_run(policy, 15, {'split': lambda i: 200.0, 'offload': lambda i: 400.0,
-                                   'local': lambda i: 80.0})
+    worse = noisy_run(policy, 15, {'split': lambda i: 200.0, 'local': lambda i: 80.0})
     assert policy.mode == 'local'
-    assert [d.reason for d in worse].index('switch') <= 8
+    # (~2 s at 5 Hz; these inputs had no spread before the change, so the first
+    # steps are clipped to 3 x 5 % of the mean; a plain average took 3 frames)
+    assert [d.reason for d in worse].index('switch') <= 12

@@ -16,8 +16,8 @@ from deadline misses.
 With an ``observer`` (the adaptive policy's ``observe``), every frame answered
 gives it an :class:`~bottlefit_ros.policy.Observation`: robot and edge compute
 from the result's timings, transport as the rest of the time from the camera
-starting on the frame to the result; a missed deadline is observed as that
-mode taking at least the deadline. ``on_edge_back`` (the policy's
+starting on the frame to the result; a missed deadline is observed as a miss
+of that mode (``missed``), with the time to its fallback answer. ``on_edge_back`` (the policy's
 ``edge_returned``) is called when a lost edge answers again or a new one matches.
 """
 from __future__ import annotations
@@ -173,18 +173,18 @@ class FallbackGuard:
                                            throttle_duration_sec=LOG_EVERY_S)
             return
         self.ledger.settle(frame, ANSWERED_FALLBACK)
-        # That mode took at least this long: what the policy should know of it.
+        # That mode missed its deadline: what the policy should know of it.
         self._observe(out.mode, out.timings, out.payload_bytes, 0.0,
-                      (time.monotonic() - frame.started_s) * 1e3)
+                      (time.monotonic() - frame.started_s) * 1e3, missed=True)
 
     def _observe(self, mode: str, t, payload_bytes: int, edge_ms: float,
-                 e2e_ms: float) -> None:
+                 e2e_ms: float, missed: bool = False) -> None:
         if self.observer is None:
             return
         robot_ms = t.preprocess_ms + t.head_ms + t.encode_ms
         self.observer(Observation(mode, robot_ms, edge_ms, payload_bytes,
                                   max(0.0, e2e_ms - robot_ms - edge_ms) if mode != 'local'
-                                  else 0.0))
+                                  else 0.0, missed))
 
     def _update_matched(self) -> None:
         self.edge.update_matched(self._edge_pub.get_subscription_count())
