@@ -205,6 +205,8 @@ class ModePolicy:
         est.miss_rate += est.miss_alpha * (float(obs.missed) - est.miss_rate)
         total = obs.robot_compute_ms + (
             obs.edge_compute_ms + obs.transport_ms if obs.mode in EDGE_MODES else 0.0)
+        if obs.mode in EDGE_MODES:
+            est.bytes.add(float(obs.payload_bytes))
         if obs.missed:
             # How long a miss takes, not what the mode takes when it answers.
             est.missed_ms.add(total)
@@ -212,7 +214,6 @@ class ModePolicy:
         est.latency_ms.add(total)
         if obs.mode in EDGE_MODES:
             est.edge_ms.add(obs.edge_compute_ms)
-            est.bytes.add(float(obs.payload_bytes))
             est.transport_ms.add(obs.transport_ms)
             self._link.append((self._frames, float(obs.payload_bytes), obs.transport_ms))
 
@@ -281,30 +282,34 @@ class ModePolicy:
         est = self._est.get(mode)
         if est is None or math.isnan(est.robot_ms.value):
             return None
-        if math.isnan(est.latency_ms.value):        # every frame since it started missed
-            if math.isnan(est.missed_ms.value):
-                return None
-            return Prediction(est.missed_ms.value, math.nan, est.bytes.value)
+        # Every frame since the estimate started missed: it is all misses.
+        all_missed = math.isnan(est.latency_ms.value)
+        if all_missed and math.isnan(est.missed_ms.value):
+            return None
         robot = est.robot_ms.value
         edge = transport = nbytes = 0.0
         if mode in EDGE_MODES:
-            edge, nbytes = est.edge_ms.value, est.bytes.value
-            transport = est.transport_ms.value
-            now = self._link_transport(nbytes) if self._stale(est) else None
-            if now is not None:
-                transport = now         # stale: the link as it is now
+            nbytes = est.bytes.value
+            if all_missed:
+                transport = max(0.0, est.missed_ms.value - robot)
+            else:
+                edge, transport = est.edge_ms.value, est.transport_ms.value
+                now = self._link_transport(nbytes) if self._stale(est) else None
+                if now is not None:
+                    transport = now         # stale: the link as it is now
         latency = robot + transport + edge
         energy = math.nan
         if self.profile is not None:
             energy = estimate_frame_energy(self.profile, robot_compute_ms=robot,
                                            payload_bytes=int(nbytes),
                                            wait_ms=transport + edge).energy_j
-        if est.miss_rate > 0 and not math.isnan(est.missed_ms.value):
+        rate = 1.0 if all_missed else est.miss_rate
+        if rate > 0 and not math.isnan(est.missed_ms.value):
             # A share of the frames waits for the deadline and is answered here.
-            latency += est.miss_rate * max(0.0, est.missed_ms.value - latency)
+            latency += rate * max(0.0, est.missed_ms.value - latency)
             local = self.predict("local") if mode != "local" else None
             if local is not None and not math.isnan(energy):
-                energy += est.miss_rate * local.energy_j
+                energy += rate * local.energy_j
         return Prediction(latency, energy, nbytes, est.latency_ms.spread)
 
     def _stale(self, est: _ModeEstimate) -> bool:

@@ -297,3 +297,20 @@ def test_a_lasting_change_is_followed_within_a_few_frames():
     # (~2 s at 5 Hz; these inputs had no spread before the change, so the first
     # steps are clipped to 3 x 5 % of the mean; a plain average took 3 frames)
     assert [d.reason for d in worse].index('switch') <= 12
+
+
+@pytest.mark.parametrize('objective', ['latency', 'energy'])
+def test_a_mode_whose_every_frame_misses_is_left(objective):
+    # The link gone but the edge still matched: every split frame falls back.
+    # Predicted from its misses alone (no answered frame since it was probed),
+    # split costs the deadline and the fallback: local is chosen.
+    profile = PowerProfile(name='test', description='test', idle_w=1.0, compute_w=10.0,
+                           radio_tx_j_per_byte=1e-6)
+    policy = ModePolicy(PolicyConfig(objective=objective, probe_every=20, min_dwell_frames=5,
+                                     modes=('split', 'local')), initial='local', profile=profile)
+    decisions = noisy_run(policy, 60, {'split': lambda i: 300.0, 'local': lambda i: 80.0})
+    assert 'split' in {d.mode for d in decisions}                 # probed
+    assert settled(decisions) == 'local' and switches(decisions) == 0
+    split = policy.predict('split')
+    assert split.latency_ms == pytest.approx(300.0)
+    assert math.isfinite(split.energy_j) and split.energy_j > policy.predict('local').energy_j
