@@ -107,7 +107,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a missing or unreadable file or folder is one ``error:`` line
+    on stderr and exit code 2, not a traceback."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         from .report import write_report
 

@@ -33,3 +33,13 @@ def test_unknown_method_is_refused(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["train", "nope"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_missing_photo_folder_is_one_error_line(tmp_path, capsys) -> None:
+    """`evaluate` on a user's own photos: a wrong path says so, without a traceback."""
+    missing = tmp_path / "no-such-photos"
+    code = main(["evaluate", "-c", "config/training/smoke.yaml", "--set", "data.source=folder",
+                 "--set", f"data.root={missing}", "--set", f"out_dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and str(missing) in err and "Traceback" not in err
