@@ -47,8 +47,11 @@ EDGE_MODES: frozenset[str] = frozenset({"split", "offload"})
 OBJECTIVES: tuple[str, ...] = ("latency", "energy")
 # Deadline misses are counted as a rate this much slower than the other averages
 # (alpha / MISS_ALPHA_DIVISOR): one fallback on a good link moves a mode's cost a
-# little, a link that loses a fifth of its frames moves it a lot.
-MISS_ALPHA_DIVISOR = 10
+# little, a link that loses a fifth of its frames moves it a lot within ~20 frames.
+MISS_ALPHA_DIVISOR = 4
+# The link model predicts a stale mode's transport only from a line that fits its
+# points this well (mean absolute residual / mean transport).
+LINK_FIT_TOLERANCE = 0.25
 # A mode that looks better from fewer frames than this (one probe) is probed again
 # before the policy switches to it, unless it is predicted at least twice as cheap.
 CONFIRM_FRAMES = 3
@@ -221,8 +224,12 @@ class ModePolicy:
         """The edge was lost and answers again (a new match, or a result in
         time): forget the edge modes' edge and transport times and the link, and
         probe each edge mode on the next frames, without waiting for
-        ``probe_every`` (the robot's own figures, its compute and bytes per frame,
-        are kept: a mode over the bandwidth cap is not probed)."""
+        ``probe_every``; the switch back to the edge may come at once (no dwell).
+        Kept: the robot's own figures, its compute and bytes per frame (a mode
+        over the bandwidth cap is not probed), and each mode's miss rate and
+        cost of a miss: on a lossy link the edge is "lost" after a few misses in
+        a row and answers again within a frame, and the mode that missed must
+        not look as good as new."""
         self.edge_available = True
         for mode in self.config.modes:
             if mode in EDGE_MODES:
@@ -230,9 +237,9 @@ class ModePolicy:
                 est.edge_ms = _Average(self.config.alpha)
                 est.transport_ms = _Average(self.config.alpha)
                 est.latency_ms = _Average(self.config.alpha)
-                est.missed_ms = _Average(self.config.alpha)
-                est.miss_rate = 0.0
+                est.frames = 0
         self._link.clear()
+        self._since_switch = max(self._since_switch, self.config.min_dwell_frames)
         self._reprobe = [m for m in self.config.modes
                          if m in EDGE_MODES and not self._over_cap(self._est[m].bytes.value)]
 
@@ -268,13 +275,22 @@ class ModePolicy:
     def _link_transport(self, nbytes: float) -> float | None:
         """Transport of ``nbytes`` on the link as it is now, from :meth:`link_model`,
         when its window holds payloads of two sizes (at least 1.5 x apart, as split's
-        and offload's are); else None: one payload size gives no rate to tell how
-        another size would fare (charging it all per byte made a stale split look
-        several times faster than it was)."""
-        sizes = [b for b, _ in self._link_window()]
+        and offload's are) and the line explains them (their mean absolute residual
+        at most :data:`LINK_FIT_TOLERANCE` of their mean transport) with larger
+        payloads slower; else None. One
+        payload size gives no rate to tell how another would fare, and on a lossy
+        link retransmissions scatter the points: the rehearsal's poor Wi-Fi made a
+        line through offload's frames predict split at ~100 ms where it answered
+        in ~57."""
+        points = self._link_window()
+        sizes = [b for b, _ in points]
         if not sizes or min(sizes) <= 0 or max(sizes) < 1.5 * min(sizes):
             return None
         base, ms_per_byte = self.link_model()
+        mean_t = sum(t for _, t in points) / len(points)
+        residual = sum(abs(t - base - ms_per_byte * b) for b, t in points) / len(points)
+        if ms_per_byte <= 0 or residual > LINK_FIT_TOLERANCE * mean_t:
+            return None
         return base + ms_per_byte * nbytes
 
     def predict(self, mode: str) -> Prediction | None:
@@ -284,7 +300,7 @@ class ModePolicy:
             return None
         # Every frame since the estimate started missed: it is all misses.
         all_missed = math.isnan(est.latency_ms.value)
-        if all_missed and math.isnan(est.missed_ms.value):
+        if all_missed and (est.frames == 0 or math.isnan(est.missed_ms.value)):
             return None
         robot = est.robot_ms.value
         edge = transport = nbytes = 0.0

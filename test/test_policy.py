@@ -314,3 +314,27 @@ def test_a_mode_whose_every_frame_misses_is_left(objective):
     split = policy.predict('split')
     assert split.latency_ms == pytest.approx(300.0)
     assert math.isfinite(split.energy_j) and split.energy_j > policy.predict('local').energy_j
+
+
+def test_after_a_brief_loss_the_mode_that_missed_is_not_taken_again():
+    # Poor Wi-Fi, as recorded: offload answers faster (~50 ms) but a third of
+    # its frames miss; three misses in a row and the camera declares the edge
+    # lost, then answers again a frame later. What was known of the edge is
+    # forgotten, not its miss rates: split is chosen, at once (no dwell).
+    rng = random.Random(11)
+    latency = {'offload': lambda i: 270.0 if rng.random() < 0.35 else rng.uniform(48.0, 52.0),
+               'split': lambda i: 270.0 if rng.random() < 0.04 else rng.uniform(55.0, 59.0),
+               'local': lambda i: 150.0}
+    policy = ModePolicy(PolicyConfig(probe_every=50), initial='offload')
+    noisy_run(policy, 40, {**latency, 'offload': lambda i: rng.uniform(48.0, 52.0)})
+    assert policy.mode == 'offload'
+    noisy_run(policy, 60, latency)                        # the link gets lossy
+    policy.set_edge_available(False)
+    assert noisy_run(policy, 2, latency)[0].reason == 'no_edge'
+    policy.edge_returned()
+    # (the next frames all answered: offload's faster, split's 57 ms)
+    back = noisy_run(policy, 30, {**latency, 'offload': lambda i: 50.0,
+                                  'split': lambda i: 57.0})
+    assert [d.reason for d in back[:2]] == ['probe', 'probe']
+    assert back[2].mode == 'split' and back[2].reason == 'switch'
+    assert switches(back) == 1
