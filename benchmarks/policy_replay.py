@@ -1,0 +1,114 @@
+"""Replay the adaptive policy on a recorded scenario rehearsal (ROS-free).
+
+For each phase in which the edge was up throughout, the policy
+(:class:`bottlefit_ros.policy.ModePolicy`, with the adaptive configuration's
+settings) chooses a mode per frame; frame ``i`` of the phase is then answered as
+frame ``i`` of that mode's fixed run was (its result, or its fallback at the
+deadline), and observed as the camera's guard observes it. The adaptive / best
+fixed p50 this gives has no live noise: every mode's frames come from the same
+runs. Used for ``docs/scenario-rehearsal.md``::
+
+    python -P benchmarks/policy_replay.py /tmp/s12_rec
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+
+from bottlefit_ros.deployment import FALLBACK_MODE
+from bottlefit_ros.policy import ModePolicy, Observation, PolicyConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scenario_rehearsal import FIXED, answers_from_results, read_events  # noqa: E402
+
+
+def phase_frames(run_dir: Path) -> tuple[list[str], list[bool], list[list[dict]]]:
+    """A fixed run's phase names, whether the edge was up all through each, and
+    per phase the result that answered each frame (as the camera counts it), in
+    capture order."""
+    timeline = json.loads((run_dir / 'timeline.json').read_text(encoding='utf-8'))
+    starts = [p['start_ns'] for p in timeline['phases']]
+    results, _ = read_events(run_dir / 'events.jsonl')
+    by_key = {(r['stamp_ns'], r['frame_id'], r['mode']): r for r in results}
+    frames: list[list[dict]] = [[] for _ in starts]
+    for a in answers_from_results(results):
+        i = bisect.bisect_right(starts, a.stamp_ns) - 1
+        if i >= 0:
+            frames[i].append(next(r for k, r in by_key.items()
+                                  if k[0] == a.stamp_ns and k[2] == a.mode))
+    return ([p['phase'] for p in timeline['phases']],
+            [p['edge'] == 'up' for p in timeline['phases']], frames)
+
+
+def observation(result: dict, mode: str) -> tuple[Observation, float]:
+    """What the camera's guard observes of ``mode`` from one recorded result, and
+    the frame's e2e latency (ms). A fallback is a miss: only its total is known."""
+    e2e = (result['arrival_ns'] - result['stamp_ns']) / 1e6
+    robot = result['preprocess_ms'] + result['head_ms'] + result['encode_ms']
+    if mode == 'local':
+        return Observation('local', robot), e2e
+    if result['mode'] == FALLBACK_MODE:
+        return Observation(mode, 0.0, 0.0, int(result['payload_bytes']), e2e, missed=True), e2e
+    edge = result['decode_ms'] + result['tail_ms']
+    return Observation(mode, robot, edge, int(result['payload_bytes']),
+                       max(0.0, e2e - robot - edge)), e2e
+
+
+def replay(rec_dir: Path, config: PolicyConfig, initial: str = 'split') -> list[dict]:
+    """One row per edge-up phase: the fixed runs' p50s, the replayed p50, its
+    ratio to the best, and the frames per mode the policy used."""
+    runs = {m: phase_frames(rec_dir / m) for m in FIXED}
+    names, edge_up, _ = runs['split']
+    policy = ModePolicy(config, initial=initial)
+    rows = []
+    for p, name in enumerate(names):
+        if not edge_up[p]:
+            continue
+        n = min(len(runs[m][2][p]) for m in FIXED)
+        latencies, used = [], Counter()
+        for i in range(n):
+            mode = policy.choose().mode
+            obs, e2e = observation(runs[mode][2][p][i], mode)
+            policy.observe(obs)
+            latencies.append(e2e)
+            used[mode] += 1
+        fixed = {m: statistics.median((r['arrival_ns'] - r['stamp_ns']) / 1e6
+                                      for r in runs[m][2][p][:n]) for m in FIXED}
+        best = min(fixed, key=fixed.get)
+        p50 = statistics.median(latencies)
+        rows.append({'phase': name, 'frames': n, 'fixed_p50_ms': fixed, 'best': best,
+                     'p50_ms': p50, 'ratio': p50 / fixed[best], 'used': dict(used)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('rec_dir', type=Path, help='a scenario_rehearsal.py --out-dir with the '
+                    'local, split and offload runs')
+    ap.add_argument('--rate-hz', type=float, default=5.0, help='the run\'s camera rate')
+    ap.add_argument('--probe-every', type=int, default=50, help='adaptive_probe_every')
+    a = ap.parse_args(argv)
+    missing = [m for m in FIXED if not (a.rec_dir / m / 'events.jsonl').exists()]
+    if missing:
+        print(f'policy_replay: no recorded {", ".join(missing)} run in {a.rec_dir}',
+              file=sys.stderr)
+        return 2
+    rows = replay(a.rec_dir, PolicyConfig(frame_rate_hz=a.rate_hz, probe_every=a.probe_every))
+    print('| phase | frames | ' + ' | '.join(f'{m} p50 ms' for m in FIXED)
+          + ' | best fixed | replayed p50 ms | / best | frames by mode |')
+    print('|---|---:|' + '---:|' * len(FIXED) + '---|---:|---:|---|')
+    for r in rows:
+        used = ', '.join(f'{m} {k}' for m, k in sorted(r['used'].items()))
+        print(f"| {r['phase']} | {r['frames']} | "
+              + ' | '.join(f"{r['fixed_p50_ms'][m]:.1f}" for m in FIXED)
+              + f" | {r['best']} | {r['p50_ms']:.1f} | {r['ratio']:.3f} | {used} |")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
