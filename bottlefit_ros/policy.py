@@ -119,6 +119,23 @@ class PolicyConfig:
                              "must be >= 0 and frame_rate_hz > 0")
 
 
+def _fit_line(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """``(base_ms, ms_per_byte)`` of a least-squares line through (bytes, transport)
+    pairs, clamped to be non-negative; None without points."""
+    if not points:
+        return None
+    n = len(points)
+    mean_b = sum(b for b, _ in points) / n
+    mean_t = sum(t for _, t in points) / n
+    var_b = sum((b - mean_b) ** 2 for b, _ in points)
+    if var_b <= 0 or mean_b <= 0:
+        # One payload size seen: no slope to fit; charge it all per byte
+        # (pessimistic for larger payloads, which is the safe side).
+        return 0.0, (mean_t / mean_b if mean_b > 0 else 0.0)
+    slope = max(0.0, sum((b - mean_b) * (t - mean_t) for b, t in points) / var_b)
+    return max(0.0, mean_t - slope * mean_b), slope
+
+
 class _Average:
     """Robust exponentially weighted mean and spread; the first sample sets the mean.
 
@@ -252,19 +269,7 @@ class ModePolicy:
         """``(base_ms, ms_per_byte)`` of a least-squares line through the (bytes,
         transport) pairs of the last ``2 * probe_every`` frames (at least the
         newest), clamped to be non-negative; None before any."""
-        points = self._link_window()
-        if not points:
-            return None
-        n = len(points)
-        mean_b = sum(b for b, _ in points) / n
-        mean_t = sum(t for _, t in points) / n
-        var_b = sum((b - mean_b) ** 2 for b, _ in points)
-        if var_b <= 0 or mean_b <= 0:
-            # One payload size seen: no slope to fit; charge it all per byte
-            # (pessimistic for larger payloads, which is the safe side).
-            return 0.0, (mean_t / mean_b if mean_b > 0 else 0.0)
-        slope = max(0.0, sum((b - mean_b) * (t - mean_t) for b, t in points) / var_b)
-        return max(0.0, mean_t - slope * mean_b), slope
+        return _fit_line(self._link_window())
 
     def _link_window(self) -> list[tuple[float, float]]:
         if not self._link:
@@ -286,7 +291,10 @@ class ModePolicy:
         sizes = [b for b, _ in points]
         if not sizes or min(sizes) <= 0 or max(sizes) < 1.5 * min(sizes):
             return None
-        base, ms_per_byte = self.link_model()
+        fit = _fit_line(points)
+        if fit is None:
+            return None
+        base, ms_per_byte = fit
         mean_t = sum(t for _, t in points) / len(points)
         residual = sum(abs(t - base - ms_per_byte * b) for b, t in points) / len(points)
         if ms_per_byte <= 0 or residual > LINK_FIT_TOLERANCE * mean_t:

@@ -226,6 +226,16 @@ all robot compute); from
     return decisions
 
 
+def lossy_link(rng: random.Random, *, offload_miss: float, offload_ms: tuple[float, float],
+               split_ms: tuple[float, float], local_ms: float,
+               ) -> dict[str, Callable[[int], float]]:
+    """Per-mode latency on poor Wi-Fi as the rehearsal recorded it: offload's big JPEGs
+    miss the deadline (answered at ~270 ms) on ``offload_miss`` of frames, split on 4 %."""
+    return {'offload': lambda i: 270.0 if rng.random() < offload_miss else rng.uniform(*offload_ms),
+            'split': lambda i: 270.0 if rng.random() < 0.04 else rng.uniform(*split_ms),
+            'local': lambda i: local_ms}
+
+
 def switches(decisions: list[Decision]) -> int:
     return sum(d.reason == 'switch' for d in decisions)
 
@@ -272,9 +282,8 @@ def test_a_mode_that_often_misses_its_deadline_is_left_for_one_that_rarely_does(
     # alone (and its spread, which misses would inflate) keeps offload; the
     # miss rate makes split the better mode, and the policy stays there.
     rng = random.Random(5)
-    latency = {'offload': lambda i: 270.0 if rng.random() < 0.3 else rng.uniform(50.0, 56.0),
-               'split': lambda i: 270.0 if rng.random() < 0.04 else rng.uniform(53.0, 59.0),
-               'local': lambda i: 120.0}
+    latency = lossy_link(rng, offload_miss=0.3, offload_ms=(50.0, 56.0), split_ms=(53.0, 59.0),
+                         local_ms=120.0)
     policy = ModePolicy(PolicyConfig(probe_every=20), initial='offload')
     decisions = noisy_run(policy, 400, latency)
     first = next(i for i, d in enumerate(decisions) if d.reason == 'switch')
@@ -322,9 +331,8 @@ def test_after_a_brief_loss_the_mode_that_missed_is_not_taken_again():
     # lost, then answers again a frame later. What was known of the edge is
     # forgotten, not its miss rates: split is chosen, at once (no dwell).
     rng = random.Random(11)
-    latency = {'offload': lambda i: 270.0 if rng.random() < 0.35 else rng.uniform(48.0, 52.0),
-               'split': lambda i: 270.0 if rng.random() < 0.04 else rng.uniform(55.0, 59.0),
-               'local': lambda i: 150.0}
+    latency = lossy_link(rng, offload_miss=0.35, offload_ms=(48.0, 52.0), split_ms=(55.0, 59.0),
+                         local_ms=150.0)
     policy = ModePolicy(PolicyConfig(probe_every=50), initial='offload')
     noisy_run(policy, 40, {**latency, 'offload': lambda i: rng.uniform(48.0, 52.0)})
     assert policy.mode == 'offload'
