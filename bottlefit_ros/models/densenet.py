@@ -9,14 +9,11 @@ reproduces ``transition2``'s output, 256 x 14 x 14 at 224 for DenseNet-121/169/2
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import torchvision
 from torch import nn
 
 from .registry import register_spec
 from .segment import Step
-from .teacher import TeacherSpec
+from .teacher import TeacherSpec, torchvision_teacher
 
 __all__ = ["densenet121", "densenet169", "densenet201"]
 
@@ -28,10 +25,10 @@ def _steps(m: nn.Module) -> list[Step]:
             Step("flatten", nn.Flatten(1)), Step("classifier", m.classifier)]
 
 
-def _spec(name: str, make: Callable[..., nn.Module]) -> TeacherSpec:
+def _spec(name: str) -> TeacherSpec:
     return TeacherSpec(
         name=name,
-        make=lambda num_classes: make(weights=None, num_classes=num_classes),
+        make=torchvision_teacher(name),
         steps=_steps,
         stages=(("features.denseblock1", 4), ("features.transition1", 8),
                 ("features.transition2", 16), ("features.transition3", 32),
@@ -41,9 +38,9 @@ def _spec(name: str, make: Callable[..., nn.Module]) -> TeacherSpec:
     )
 
 
-_DENSENET121 = _spec("densenet121", torchvision.models.densenet121)
-_DENSENET169 = _spec("densenet169", torchvision.models.densenet169)
-_DENSENET201 = _spec("densenet201", torchvision.models.densenet201)
+_DENSENET121 = _spec("densenet121")
+_DENSENET169 = _spec("densenet169")
+_DENSENET201 = _spec("densenet201")
 
 
 densenet121 = register_spec(

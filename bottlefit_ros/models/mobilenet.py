@@ -10,12 +10,11 @@ stage (64 x 14 x 14). Head distillation compares ``features.6``, ``features.13``
 
 from __future__ import annotations
 
-import torchvision
 from torch import nn
 
 from .registry import register_spec
 from .segment import Step
-from .teacher import TeacherSpec
+from .teacher import TeacherSpec, torchvision_teacher
 
 __all__ = ["mobilenet_v2"]
 
@@ -29,7 +28,7 @@ def _steps(m: nn.Module) -> list[Step]:
 
 _MOBILENET_V2 = TeacherSpec(
     name="mobilenet_v2",
-    make=lambda num_classes: torchvision.models.mobilenet_v2(weights=None, num_classes=num_classes),
+    make=torchvision_teacher("mobilenet_v2"),
     steps=_steps,
     stages=(("features.1", 2), ("features.3", 4), ("features.6", 8), ("features.13", 16),
             ("features.18", 32)),

@@ -8,14 +8,11 @@ Head distillation compares ``layer2``, ``layer3`` and ``layer4``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import torchvision
 from torch import nn
 
 from .registry import register_spec
 from .segment import Step
-from .teacher import TeacherSpec
+from .teacher import TeacherSpec, torchvision_teacher
 
 __all__ = ["resnet152", "resnet18", "resnet50"]
 
@@ -26,10 +23,10 @@ def _steps(m: nn.Module) -> list[Step]:
             Step("fc", m.fc)]
 
 
-def _spec(name: str, make: Callable[..., nn.Module]) -> TeacherSpec:
+def _spec(name: str) -> TeacherSpec:
     return TeacherSpec(
         name=name,
-        make=lambda num_classes: make(weights=None, num_classes=num_classes),
+        make=torchvision_teacher(name),
         steps=_steps,
         stages=(("layer1", 4), ("layer2", 8), ("layer3", 16), ("layer4", 32)),
         bottleneck_stage="layer2",
@@ -37,9 +34,9 @@ def _spec(name: str, make: Callable[..., nn.Module]) -> TeacherSpec:
     )
 
 
-_RESNET18 = _spec("resnet18", torchvision.models.resnet18)
-_RESNET50 = _spec("resnet50", torchvision.models.resnet50)
-_RESNET152 = _spec("resnet152", torchvision.models.resnet152)
+_RESNET18 = _spec("resnet18")
+_RESNET50 = _spec("resnet50")
+_RESNET152 = _spec("resnet152")
 
 
 resnet18 = register_spec(

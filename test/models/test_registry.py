@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from bottlefit_ros.models import build_split_model, list_models, register_model
@@ -47,3 +51,19 @@ def test_bad_options_are_rejected(kwargs: dict, message: str) -> None:
 def test_options_are_keyword_only() -> None:
     with pytest.raises(TypeError):
         build_split_model("resnet18", "layer2")  # type: ignore[misc]
+
+
+def test_the_default_model_builds_without_torchvision_or_dynamo() -> None:
+    # torchvision (~2 s) and the meta device's sympy and TorchDynamo (~1.8 s) were paid
+    # at every torch-backend node's start-up; the packaged EfficientNet-Lite0 needs
+    # neither, so only the torchvision teachers import torchvision.
+    code = ("import sys\n"
+            "from bottlefit_ros.models import build_split_model\n"
+            "build_split_model('efficientnet_lite0', bottleneck_channels=8)\n"
+            "loaded = {'torchvision', 'torch._dynamo', 'sympy'} & set(sys.modules)\n"
+            "assert not loaded, f'building Lite0 imported {sorted(loaded)}'\n"
+            "build_split_model('mobilenet_v2', weights=None)\n"
+            "assert 'torchvision' in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
