@@ -204,6 +204,7 @@ class ModePolicy:
         self._since_switch = 0
         self._since_probe = 0
         self._reprobe: list[str] = []    # edge modes to probe at once (edge_returned)
+        self._lost_at: int | None = None  # frame count when the edge was last lost
 
     # -- inputs ----------------------------------------------------------
     def observe(self, obs: Observation) -> None:
@@ -211,6 +212,12 @@ class ModePolicy:
         values = (obs.robot_compute_ms, obs.edge_compute_ms, obs.transport_ms)
         if obs.mode not in self._est or not all(math.isfinite(v) and v >= 0 for v in values) \
                 or obs.payload_bytes < 0:
+            return
+        if obs.missed and obs.mode in EDGE_MODES and not self.edge_available:
+            # A liveness probe of a lost edge went unanswered: the edge is still lost,
+            # which the policy knows; it says nothing of the mode on a working edge
+            # (a two-minute outage's probes raised split's miss rate to ~0.6, and the
+            # returned edge was then left for local).
             return
         est = self._est[obs.mode]
         if est.last_frame >= 0 and self._stale(est):
@@ -246,8 +253,13 @@ class ModePolicy:
         over the bandwidth cap is not probed), and each mode's miss rate and
         cost of a miss: on a lossy link the edge is "lost" after a few misses in
         a row and answers again within a frame, and the mode that missed must
-        not look as good as new."""
+        not look as good as new. After a long outage (lost for more than
+        ``probe_every`` frames) the miss rates are forgotten too: the misses that
+        declared the edge lost were the outage, and the link they measured is old."""
+        long_outage = self._lost_at is not None and \
+            self._frames - self._lost_at > max(1, self.config.probe_every)
         self.edge_available = True
+        self._lost_at = None
         for mode in self.config.modes:
             if mode in EDGE_MODES:
                 est = self._est[mode]
@@ -255,6 +267,8 @@ class ModePolicy:
                 est.transport_ms = _Average(self.config.alpha)
                 est.latency_ms = _Average(self.config.alpha)
                 est.frames = 0
+                if long_outage:
+                    est.miss_rate, est.missed_ms = 0.0, _Average(self.config.alpha)
         self._link.clear()
         self._since_switch = max(self._since_switch, self.config.min_dwell_frames)
         self._reprobe = [m for m in self.config.modes
@@ -262,6 +276,8 @@ class ModePolicy:
 
     def set_edge_available(self, available: bool) -> None:
         """Whether the edge answers (matched subscribers, recent results)."""
+        if self.edge_available and not available and self._lost_at is None:
+            self._lost_at = self._frames
         self.edge_available = bool(available)
 
     # -- the model -------------------------------------------------------

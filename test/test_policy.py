@@ -346,3 +346,52 @@ def test_after_a_brief_loss_the_mode_that_missed_is_not_taken_again():
     assert [d.reason for d in back[:2]] == ['probe', 'probe']
     assert back[2].mode == 'split' and back[2].reason == 'switch'
     assert switches(back) == 1
+
+
+def test_after_a_long_outage_the_returned_edge_is_taken_again():
+    # As the rehearsal recorded with the onnxruntime robot: the edge killed for two
+    # minutes (600 frames at 5 Hz); the frames in flight at the kill and the guard's
+    # liveness probes of the dead edge (1, 2, 4, then every 8 s) all miss. Those
+    # probes once raised split's miss rate to ~0.6, and after the edge came back
+    # the policy kept local (80 ms) for the rest of the run against split's 21.
+    good = link(2.0, 50.0)
+    policy = ModePolicy(PolicyConfig(probe_every=50, modes=('local', 'split')), initial='split')
+    run(policy, 100, good)
+    assert policy.mode == 'split'
+
+    def missed() -> None:
+        policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'],
+                                   DEADLINE_MS - ROBOT['split'], missed=True))
+    for _ in range(3):                  # in flight at the kill: the edge is declared lost
+        missed()
+    policy.set_edge_available(False)
+    probes = {5, 15, 35, *range(75, 600, 40)}
+    for i in range(600):
+        assert policy.choose().mode == 'local'
+        policy.observe(Observation('local', ROBOT['local']))
+        if i in probes:
+            missed()
+    policy.edge_returned()
+    back = run(policy, 20, good)
+    assert back[0].mode == 'split' and back[0].reason == 'probe'
+    assert back[1].mode == 'split' and back[1].reason == 'switch'
+    assert [d.mode for d in back[2:]] == ['split'] * 18
+    assert policy.predict('split').latency_ms == pytest.approx(10 + 8 + good(BYTES['split']))
+
+
+def test_a_brief_loss_keeps_the_miss_rates_a_long_one_forgets_them():
+    policy = ModePolicy(PolicyConfig(probe_every=50), initial='split')
+    run(policy, 60, link(2.0, 50.0))
+    for _ in range(3):
+        policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0,
+                                   missed=True))
+    rate = policy._est['split'].miss_rate
+    assert rate > 0.1
+    policy.set_edge_available(False)
+    run(policy, 5, link(2.0, 50.0), edge_up=False)         # lost for 5 frames
+    policy.edge_returned()
+    assert policy._est['split'].miss_rate == rate
+    policy.set_edge_available(False)
+    run(policy, 51, link(2.0, 50.0), edge_up=False)        # more than probe_every
+    policy.edge_returned()
+    assert policy._est['split'].miss_rate == 0.0
