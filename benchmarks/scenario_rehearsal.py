@@ -306,8 +306,10 @@ def _wait_for(path: Path, needles: tuple[str, ...], procs: dict, timeout_s: floa
 
 def run_config(config: str, timeline: tuple[Phase, ...], *, phase_s: float, rate_hz: float,
                deadline_ms: float, out: Path, params_file: str, robot_cpu: float,
-               domain: int | None, energy: FrameEnergyMeter, startup_s: float) -> ConfigRun:
-    """One continuous run of ``config`` through ``timeline``."""
+               domain: int | None, energy: FrameEnergyMeter, startup_s: float,
+               backend: str = '') -> ConfigRun:
+    """One continuous run of ``config`` through ``timeline``; ``backend``, when given,
+    for camera and edge (else the parameter file's)."""
     out.mkdir(parents=True, exist_ok=True)
     run = ConfigRun(config, out_dir=str(out))
     frames = round(len(timeline) * phase_s * rate_hz)
@@ -316,7 +318,10 @@ def run_config(config: str, timeline: tuple[Phase, ...], *, phase_s: float, rate
     camera = {**params, 'deadline_ms': deadline_ms, 'source': 'folder', 'loop': True,
               'max_frames': frames, 'rate_hz': rate_hz, 'num_threads': 1,
               'diagnostics_period_s': 0.25}
-    bounded = {'camera_node': camera, 'edge_node': {'num_threads': 1},
+    edge_params = {'num_threads': 1}
+    if backend:
+        camera['backend'] = edge_params['backend'] = backend
+    bounded = {'camera_node': camera, 'edge_node': edge_params,
                'monitor_node': {'csv_path': str(out / 'frames.csv'),
                                 'summary_path': str(out / 'summary.json'),
                                 'power_reader': 'estimate'}}
@@ -608,6 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--robot-cpu', type=float, default=0.25,
                     help='CPU budget of the robot\'s processes, in cores (default 0.25); '
                     '0 = unthrottled')
+    ap.add_argument('--backend', choices=('torch', 'onnxruntime'), default='',
+                    help="camera's and edge's backend (default: the packaged parameter file's, "
+                    'torch); onnxruntime is the robot runtime without PyTorch')
     ap.add_argument('--domain', type=int, default=-1,
                     help='ROS_DOMAIN_ID of the runs (default: random in 102..232 per run)')
     ap.add_argument('--startup-s', type=float, default=120.0,
@@ -649,7 +657,8 @@ def main(argv: list[str] | None = None) -> int:
               f'# configurations {", ".join(configs)}; camera: sample photos looped at '
               f'{a.rate_hz:g} Hz, {round(len(timeline) * phase_s * a.rate_hz)} frames per run, '
               f'deadline_ms {a.deadline_ms:g} with the local fallback (every configuration)\n'
-              f'# robot = camera + monitor on CPU 0, edge on CPU 1; {robot}\n'
+              f'# robot = camera + monitor on CPU 0, edge on CPU 1; {robot}; backend '
+              f'{a.backend or "of the parameter file"}\n'
               f'# energy: {energy_label}, {energy.describe()}\n'
               f'# raw events, CSVs and node logs: {out}')
     print(header + '\n', flush=True)
@@ -661,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
                                  deadline_ms=a.deadline_ms, out=out / c,
                                  params_file=default_params_file(), robot_cpu=a.robot_cpu,
                                  domain=None if a.domain < 0 else a.domain, energy=energy,
-                                 startup_s=a.startup_s)
+                                 startup_s=a.startup_s, backend=a.backend)
             print('\n' + format_run(runs[c], deadline_ms=a.deadline_ms, rate_hz=a.rate_hz,
                                     energy_label=energy_label) + '\n', flush=True)
             (out / 'results.json').write_text(json.dumps(

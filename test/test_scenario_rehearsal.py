@@ -110,6 +110,7 @@ def test_short_scenario_accounts_for_every_frame(tmp_path, domain_id):
         pytest.skip(missing)
     proc = subprocess.Popen([sys.executable, str(BENCH), '--short', '--robot-cpu', '0',
                              '--phase-s', '6', '--domain', str(domain_id),
+                             '--backend', 'onnxruntime',
                              '--out-dir', str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
@@ -140,3 +141,7 @@ def test_short_scenario_accounts_for_every_frame(tmp_path, domain_id):
         assert second['answered_edge'] == 0
         assert second['answered_fallback'] + second['answered_local'] > 0
     assert (tmp_path / 'report.html').read_text().count('<img') >= 3
+    for config in ('split', 'adaptive'):      # --backend reached both nodes
+        for node in ('camera_node', 'edge_node'):
+            log = (tmp_path / config / f'{node}.log').read_text()
+            assert ' on onnxruntime' in log and ' on torch' not in log, (config, node)
