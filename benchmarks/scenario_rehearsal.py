@@ -44,6 +44,7 @@ from pathlib import Path
 from bottlefit_ros.cpuquota import CpuQuota, CpuQuotaError, cpu_quota_available
 from bottlefit_ros.deployment import FALLBACK_MODE, node_specs
 from bottlefit_ros.energy.meter import FrameEnergyMeter
+from bottlefit_ros.framelog import read_frame_log
 from bottlefit_ros.inflight import (ANSWERED_EDGE, ANSWERED_FALLBACK, ANSWERED_LOCAL, DROPPED,
                                     OUTCOMES)
 from bottlefit_ros.launcher import default_params_file, node_command, stop_processes
@@ -120,6 +121,26 @@ def read_events(path: Path) -> tuple[list[dict], list[dict]]:
                 continue
             (results if ev.get('k') == 'r' else diags).append(ev)
     return results, diags
+
+
+def monitor_only_results(results: list[dict], monitor_log: Path) -> list[dict]:
+    """Results the monitor logged (``frames.csv``) for frames of which the recorder saw
+    none, as recorder events (``frame_id`` unknown: ''). Each subscriber in the robot's
+    namespace matches a restarted edge's publisher on its own: the recorder has been
+    seen to match ~0.6 s after the camera and the monitor, and the first results of the
+    returned edge reached them but not it. A result the monitor measured was delivered."""
+    if not monitor_log.exists():
+        return []
+    seen = {r['stamp_ns'] for r in results}
+    extra = []
+    for rec in read_frame_log(monitor_log):
+        if rec.stamp_ns not in seen:
+            seen.add(rec.stamp_ns)
+            extra.append({'k': 'r', 'source': 'monitor', 'stamp_ns': rec.stamp_ns,
+                          'frame_id': '', 'mode': rec.mode, 'arrival_ns': rec.arrival_ns,
+                          'payload_bytes': rec.payload_bytes, 'preprocess_ms': rec.preprocess_ms,
+                          'head_ms': rec.head_ms, 'encode_ms': rec.encode_ms})
+    return extra
 
 
 def answers_from_results(results: list[dict]) -> list[Answer]:
@@ -200,6 +221,7 @@ class ConfigRun:
     recorded: dict[str, int] = field(default_factory=dict)    # answered, from the results
     unexplained: int = -1
     monitor_measured: int = -1
+    monitor_only: int = 0           # frames whose result only the monitor's log holds
     kill_to_robot_ms: float = math.nan          # kill -> first result answered on the robot
     kill_robot_mode: str = ''                    # its mode: fallback, or local
     kill_robot_capture_ms: float = math.nan      # that frame's capture, after the kill
@@ -413,17 +435,28 @@ def run_config(config: str, timeline: tuple[Phase, ...], *, phase_s: float, rate
              'ROS_DOMAIN_ID': env['ROS_DOMAIN_ID'],
              'robot_cpu': quota.describe() if quota else 'unthrottled'}, indent=2))
     if starts_ns:
-        results, diags = read_events(events_path)
-        analyse(run, timeline[:len(starts_ns)], starts_ns, end_ns, results, diags,
-                kill_ns=kill_ns, restart_ns=restart_ns, energy=energy)
-        if restart_ns is not None:
-            active = [t for t in _log_times(out / 'edge_node.log', ']: active')
-                      if t > restart_ns]
-            run.restart_to_active_ms = (active[0] - restart_ns) / 1e6 if active else math.nan
-        summary = out / 'summary.json'
-        if summary.exists():
-            run.monitor_measured = read_summary(summary).frames_delivered
+        analyse_recording(run, out, timeline, energy)
     return run
+
+
+def analyse_recording(run: ConfigRun, out: Path, timeline: tuple[Phase, ...],
+                      energy: FrameEnergyMeter) -> None:
+    """Fill ``run`` from one configuration's recording in ``out`` (``timeline.json``,
+    ``events.jsonl``, the monitor's ``frames.csv`` and ``summary.json``, the edge's log)."""
+    rec = json.loads((out / 'timeline.json').read_text())
+    starts_ns = [p['start_ns'] for p in rec['phases']]
+    results, diags = read_events(out / 'events.jsonl')
+    extra = monitor_only_results(results, out / 'frames.csv')
+    run.monitor_only = len(extra)
+    analyse(run, timeline[:len(starts_ns)], starts_ns, rec['end_ns'], results + extra, diags,
+            kill_ns=rec['kill_ns'], restart_ns=rec['restart_ns'], energy=energy)
+    if rec['restart_ns'] is not None:
+        active = [t for t in _log_times(out / 'edge_node.log', ']: active')
+                  if t > rec['restart_ns']]
+        run.restart_to_active_ms = (active[0] - rec['restart_ns']) / 1e6 if active else math.nan
+    summary = out / 'summary.json'
+    if summary.exists():
+        run.monitor_measured = read_summary(summary).frames_delivered
 
 
 def _log_times(path: Path, needle: str) -> list[int]:
@@ -470,7 +503,10 @@ def format_run(run: ConfigRun, *, deadline_ms: float, rate_hz: float, energy_lab
                  f'{run.sent} sent = outcomes {sum(run.outcomes.values())} ({outcomes}), '
                  f'{run.in_flight} in flight at the end; results recorded for {recorded} '
                  f'frames (camera: {answered} answered); the monitor measured '
-                 f'{run.monitor_measured}')
+                 f'{run.monitor_measured}' + (
+                     f'; {run.monitor_only} of those frames\' results only in the monitor\'s '
+                     'log (the recorder had not matched their publisher yet)'
+                     if run.monitor_only else ''))
     lines.append(f'unexplained losses: {run.unexplained}')
     if run.config != 'local':
         bound = deadline_ms + 1000.0 / rate_hz
@@ -600,6 +636,28 @@ def write_html(runs: dict[str, ConfigRun], path: Path, *, header: str, text: str
     path.write_text(html_page('BottleFit scenario rehearsal', body), encoding='utf-8')
 
 
+def reanalyse(out: Path, configs: list[str], *, deadline_ms: float, rate_hz: float) -> int:
+    """Print the tables of a recorded run from its folder (:func:`main`'s ``--analyse``)."""
+    found = [c for c in (configs or CONFIGS) if (out / c / 'timeline.json').exists()]
+    if not found:
+        print(f'scenario_rehearsal: no configuration recorded in {out}', file=sys.stderr)
+        return 2
+    energy = FrameEnergyMeter('estimate')
+    runs: dict[str, ConfigRun] = {}
+    for c in found:
+        names = [p['phase'] for p in json.loads((out / c / 'timeline.json').read_text())['phases']]
+        timeline = next(t for t in (TIMELINE, SHORT_TIMELINE)
+                        if [p.name for p in t[:len(names)]] == names)
+        runs[c] = ConfigRun(c, out_dir=str(out / c))
+        analyse_recording(runs[c], out / c, timeline, energy)
+        print(format_run(runs[c], deadline_ms=deadline_ms, rate_hz=rate_hz,
+                         energy_label='estimated') + '\n')
+    for t in (format_comparison(runs), format_split_vs_local(runs)):
+        if t:
+            print(t + '\n')
+    return 0 if all(r.unexplained == 0 for r in runs.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -624,7 +682,13 @@ def main(argv: list[str] | None = None) -> int:
                     help='test form: 2 phases (wifi_good; edge killed on wifi_poor) of 8 s')
     ap.add_argument('--out-dir', default='', help='per run: events, logs, CSVs; report.html '
                     'and results.json (default: a temp dir)')
+    ap.add_argument('--analyse', metavar='DIR', default='',
+                    help="run nothing: analyse again a run's --out-dir (each configuration's "
+                    'folder in it) and print its tables')
     a = ap.parse_args(argv)
+    if a.analyse:
+        return reanalyse(Path(a.analyse), [c for c in a.configs.split(',') if c],
+                         deadline_ms=a.deadline_ms, rate_hz=a.rate_hz)
     timeline = SHORT_TIMELINE if a.short else TIMELINE
     configs = [c for c in a.configs.split(',') if c] or (['split', 'adaptive'] if a.short
                                                         else list(CONFIGS))

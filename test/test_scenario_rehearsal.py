@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from bottlefit_ros.energy.meter import FrameEnergyMeter
+from bottlefit_ros.framelog import open_frame_log
+from bottlefit_ros.metrics import FrameRecord
 from bottlefit_ros.netem import netns_available
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,6 +91,27 @@ def test_phases_accounts_and_unexplained_losses():
     assert 'unexplained losses: 2' in text and '| 2 edge killed, wifi_poor |' in text
 
 
+def test_a_result_only_the_monitor_logged_explains_its_frame(tmp_path):
+    # The recorder matches a restarted edge's publisher on its own, after the camera
+    # and the monitor: the first results of the returned edge reached them, not it.
+    bench = _load_bench()
+    with open_frame_log(tmp_path / 'frames.csv') as log:
+        for stamp_ms, mode, arrival_ms in ((0, 'split', 40), (200, 'offload', 260)):
+            log.write(FrameRecord(seq=stamp_ms, mode=mode, model='m', stamp_ns=stamp_ms * 10**6,
+                                  arrival_ns=arrival_ms * 10**6, preprocess_ms=1.0,
+                                  head_ms=2.0, encode_ms=0.5, decode_ms=0.0, tail_ms=3.0,
+                                  payload_bytes=900, top1_id=1, top1_label='a', top1_score=0.5))
+    recorded = [_result(0, 'split', 40)]
+    extra = bench.monitor_only_results(recorded, tmp_path / 'frames.csv')
+    assert [(r['stamp_ns'], r['mode'], r['arrival_ns']) for r in extra] == [
+        (200 * 10**6, 'offload', 260 * 10**6)]
+    answers = bench.answers_from_results(recorded + extra)
+    assert [(a.outcome, a.mode, a.e2e_ms, a.robot_compute_ms) for a in answers] == [
+        ('answered_edge', 'split', 40.0, pytest.approx(16.0)),
+        ('answered_edge', 'offload', 60.0, pytest.approx(3.5))]
+    assert bench.monitor_only_results(recorded, tmp_path / 'missing.csv') == []
+
+
 def _ros_missing() -> str:
     try:
         import rclpy  # noqa: F401
@@ -141,6 +164,13 @@ def test_short_scenario_accounts_for_every_frame(tmp_path, domain_id):
         assert second['answered_edge'] == 0
         assert second['answered_fallback'] + second['answered_local'] > 0
     assert (tmp_path / 'report.html').read_text().count('<img') >= 3
+    # --analyse prints the same tables again from the recording, running nothing.
+    again = subprocess.run([sys.executable, str(BENCH), '--analyse', str(tmp_path)],
+                           capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = re.compile(r'^\| \d .*$', re.M)
+    assert rows.findall(again.stdout) == rows.findall(out) and rows.findall(out)
+    assert again.stdout.count('unexplained losses: 0') == 2
     for config in ('split', 'adaptive'):      # --backend reached both nodes
         for node in ('camera_node', 'edge_node'):
             log = (tmp_path / config / f'{node}.log').read_text()
