@@ -352,6 +352,18 @@ class ModePolicy:
                 energy += rate * local.energy_j
         return Prediction(latency, energy, nbytes, est.latency_ms.spread)
 
+    def status(self) -> dict[str, str]:
+        """What the policy holds per mode, as ``/diagnostics`` values:
+        ``predicted_ms_<mode>`` (its predicted end-to-end latency; ``nan`` before it
+        can be predicted) and ``miss_rate_<mode>`` (its deadline-miss rate), so a
+        choice can be followed in the field."""
+        out: dict[str, str] = {}
+        for mode in self.config.modes:
+            p = self.predict(mode)
+            out[f'predicted_ms_{mode}'] = f'{p.latency_ms:.1f}' if p is not None else 'nan'
+            out[f'miss_rate_{mode}'] = f'{self._est[mode].miss_rate:.3f}'
+        return out
+
     def _stale(self, est: _ModeEstimate) -> bool:
         return self._frames - est.last_frame > max(1, self.config.probe_every // 2)
 

@@ -395,3 +395,17 @@ def test_a_brief_loss_keeps_the_miss_rates_a_long_one_forgets_them():
     run(policy, 51, link(2.0, 50.0), edge_up=False)        # more than probe_every
     policy.edge_returned()
     assert policy._est['split'].miss_rate == 0.0
+
+
+def test_status_shows_each_modes_prediction_and_miss_rate():
+    policy = ModePolicy(PolicyConfig(probe_every=50), initial='split')
+    assert policy.status() == {'predicted_ms_local': 'nan', 'miss_rate_local': '0.000',
+                               'predicted_ms_split': 'nan', 'miss_rate_split': '0.000',
+                               'predicted_ms_offload': 'nan', 'miss_rate_offload': '0.000'}
+    run(policy, 60, link(2.0, 50.0))
+    policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0, missed=True))
+    status = policy.status()
+    assert float(status['predicted_ms_split']) == pytest.approx(
+        policy.predict('split').latency_ms, abs=0.05)
+    assert float(status['predicted_ms_local']) == pytest.approx(ROBOT['local'])
+    assert float(status['miss_rate_split']) == pytest.approx(0.05, abs=5e-4)

@@ -66,7 +66,9 @@ minimises the predicted robot energy per frame instead, from the robot's power
 profile (``power_profile``, chosen as the monitor's estimate chooses it: the
 name given, else guessed from the device). Its switches are logged and
 counted as ``mode_switches`` (probes as ``adaptive_probes``); ``mode`` is then
-not settable.
+not settable. ``/diagnostics`` shows, per loaded mode, what the policy predicts
+(``adaptive_predicted_ms_<mode>``, ``nan`` until it can) and its deadline-miss
+rate (``adaptive_miss_rate_<mode>``).
 
 Managed (lifecycle) node: parameters are declared at start; ``configure``
 loads the model, opens the source (or subscribes ``image_raw``) and creates the
@@ -552,7 +554,9 @@ class CameraNode(ManagedNode):
             self, f'{self.mode}: {sent} frames sent, '
             f'{self.counters["frames_rejected"]} rejected'
             + ('' if self.active else ' (inactive)'), warn_keys=REJECT_KEYS,
-            extra={**(self.guard.status() if self.guard else {}), **(extra or {})} or None))
+            extra={**(self.guard.status() if self.guard else {}),
+                   **({f'adaptive_{k}': v for k, v in self.policy.status().items()}
+                      if self.policy else {}), **(extra or {})} or None))
 
 
 def modes_to_load(mode: str, modes: list[str] | str, deadline_ms: float) -> tuple[str, ...]:

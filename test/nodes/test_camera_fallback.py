@@ -287,6 +287,11 @@ def test_adaptive_policy_tries_every_mode_and_leaves_a_killed_edge(nodes, ros_no
                     timeout_s=120, poll=ros_node.spin), nodes.logs()
     assert wait_for(lambda: camera_values(diagnostics).get('adaptive_probes', 0) >= 2,
                     timeout_s=10, poll=ros_node.spin), nodes.logs()
+    # What the policy predicts per mode is in /diagnostics (every mode observed by now).
+    shown_values = diagnostics['camera_node']
+    for m in ('split', 'local', 'offload'):
+        assert float(shown_values[f'adaptive_predicted_ms_{m}']) > 0, shown_values
+        assert 0.0 <= float(shown_values[f'adaptive_miss_rate_{m}']) <= 1.0, shown_values
     first_edge = edge_subscriptions(ros_node)
 
     edge.kill()
