@@ -435,20 +435,22 @@ def run_config(config: str, timeline: tuple[Phase, ...], *, phase_s: float, rate
              'ROS_DOMAIN_ID': env['ROS_DOMAIN_ID'],
              'robot_cpu': quota.describe() if quota else 'unthrottled'}, indent=2))
     if starts_ns:
-        analyse_recording(run, out, timeline, energy)
+        analyse_recording(run, out, energy)
     return run
 
 
-def analyse_recording(run: ConfigRun, out: Path, timeline: tuple[Phase, ...],
-                      energy: FrameEnergyMeter) -> None:
-    """Fill ``run`` from one configuration's recording in ``out`` (``timeline.json``,
-    ``events.jsonl``, the monitor's ``frames.csv`` and ``summary.json``, the edge's log)."""
+def analyse_recording(run: ConfigRun, out: Path, energy: FrameEnergyMeter) -> None:
+    """Fill ``run`` from one configuration's recording in ``out`` (``timeline.json``, whose
+    phases name the timeline's, ``events.jsonl``, the monitor's ``frames.csv`` and
+    ``summary.json``, the edge's log)."""
     rec = json.loads((out / 'timeline.json').read_text())
+    phases = {p.name: p for p in (*TIMELINE, *SHORT_TIMELINE)}
+    timeline = tuple(phases[p['phase']] for p in rec['phases'])
     starts_ns = [p['start_ns'] for p in rec['phases']]
     results, diags = read_events(out / 'events.jsonl')
     extra = monitor_only_results(results, out / 'frames.csv')
     run.monitor_only = len(extra)
-    analyse(run, timeline[:len(starts_ns)], starts_ns, rec['end_ns'], results + extra, diags,
+    analyse(run, timeline, starts_ns, rec['end_ns'], results + extra, diags,
             kill_ns=rec['kill_ns'], restart_ns=rec['restart_ns'], energy=energy)
     if rec['restart_ns'] is not None:
         active = [t for t in _log_times(out / 'edge_node.log', ']: active')
@@ -645,11 +647,8 @@ def reanalyse(out: Path, configs: list[str], *, deadline_ms: float, rate_hz: flo
     energy = FrameEnergyMeter('estimate')
     runs: dict[str, ConfigRun] = {}
     for c in found:
-        names = [p['phase'] for p in json.loads((out / c / 'timeline.json').read_text())['phases']]
-        timeline = next(t for t in (TIMELINE, SHORT_TIMELINE)
-                        if [p.name for p in t[:len(names)]] == names)
         runs[c] = ConfigRun(c, out_dir=str(out / c))
-        analyse_recording(runs[c], out / c, timeline, energy)
+        analyse_recording(runs[c], out / c, energy)
         print(format_run(runs[c], deadline_ms=deadline_ms, rate_hz=rate_hz,
                          energy_label='estimated') + '\n')
     for t in (format_comparison(runs), format_split_vs_local(runs)):
