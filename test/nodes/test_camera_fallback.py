@@ -287,10 +287,18 @@ def test_adaptive_policy_tries_every_mode_and_leaves_a_killed_edge(nodes, ros_no
                     timeout_s=120, poll=ros_node.spin), nodes.logs()
     assert wait_for(lambda: camera_values(diagnostics).get('adaptive_probes', 0) >= 2,
                     timeout_s=10, poll=ros_node.spin), nodes.logs()
-    # What the policy predicts per mode is in /diagnostics (every mode observed by now).
+    # What the policy predicts per mode is in /diagnostics once every mode has been
+    # observed (the next diagnostics message after the results seen here: the one
+    # received so far may predate the last mode's first result).
+    modes = ('split', 'local', 'offload')
+
+    def predicted() -> bool:
+        shown_values = diagnostics['camera_node']
+        return all(float(shown_values.get(f'adaptive_predicted_ms_{m}', 'nan')) > 0
+                   for m in modes)
+    assert wait_for(predicted, timeout_s=10, poll=ros_node.spin), diagnostics['camera_node']
     shown_values = diagnostics['camera_node']
-    for m in ('split', 'local', 'offload'):
-        assert float(shown_values[f'adaptive_predicted_ms_{m}']) > 0, shown_values
+    for m in modes:
         assert 0.0 <= float(shown_values[f'adaptive_miss_rate_{m}']) <= 1.0, shown_values
     first_edge = edge_subscriptions(ros_node)
 
