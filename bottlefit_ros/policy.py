@@ -18,9 +18,12 @@ with the robot's power profile. :meth:`ModePolicy.choose` picks the mode of leas
 predicted cost (latency or energy, by ``objective``) among the eligible ones:
 edge modes only while the edge is available, and only under the bandwidth cap.
 The estimates are robust (:class:`_Average`: an outlier moves a mean by a few
-spreads at most) and each mode's spread is measured; the current mode is kept
-unless another is predicted better by more than the hysteresis plus the larger
-spread of the two (:meth:`ModePolicy.worth_switching`), and the current one has
+spreads at most), and a slower average of how far frames exceed the typical
+value adds a tail of slow frames back, so the prediction is the expected
+latency. Each prediction carries its standard error (from the mode's spread and
+miss rate); the current mode is kept unless another is predicted better by more
+than the hysteresis plus :data:`CONFIDENCE` standard errors of the less certain
+of the two (:meth:`ModePolicy.worth_switching`), and the current one has
 been kept a few frames; every ``probe_every`` frames one frame
 goes to the least recently observed other mode, so its estimates stay fresh
 (modes never observed are probed first, after ``min_dwell_frames``). A probe
@@ -55,6 +58,9 @@ LINK_FIT_TOLERANCE = 0.25
 # A mode that looks better from fewer frames than this (one probe) is probed again
 # before the policy switches to it, unless it is predicted at least twice as cheap.
 CONFIRM_FRAMES = 3
+# A switch needs a gain beyond the hysteresis of this many standard errors of the
+# two modes' estimates (the larger one's).
+CONFIDENCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -74,12 +80,15 @@ class Observation:
 @dataclass(frozen=True)
 class Prediction:
     """A mode's predicted cost per frame; ``spread_ms``: how far its frames'
-    end-to-end latency strays from the typical (NaN: not measured yet)."""
+    end-to-end latency strays from the typical; ``uncertainty_ms``: the standard
+    error of ``latency_ms`` itself, from that spread and the miss rate's (NaN: not
+    measured yet)."""
 
     latency_ms: float
     energy_j: float
     payload_bytes: float
     spread_ms: float = math.nan
+    uncertainty_ms: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,7 @@ class _Average:
 
     def __init__(self, alpha: float) -> None:
         self.alpha, self.value, self.spread, self.n = alpha, math.nan, math.nan, 0
+        self.excess = 0.0
 
     def add(self, x: float) -> None:
         self.n += 1
@@ -161,6 +171,9 @@ class _Average:
             self.value = x
             return
         d = x - self.value
+        # How far the samples' mean lies from the typical value (unclipped, slower:
+        # a tail of slow frames, which the typical value leaves out by design).
+        self.excess += self.alpha / MISS_ALPHA_DIVISOR * (d - self.excess)
         if math.isnan(self.spread):
             self.value += self.alpha * d
             self.spread = abs(d)
@@ -337,20 +350,33 @@ class ModePolicy:
                 now = self._link_transport(nbytes) if self._stale(est) else None
                 if now is not None:
                     transport = now         # stale: the link as it is now
-        latency = robot + transport + edge
+        # The expected latency, not only the typical: a mode whose answered frames
+        # have a tail of slow ones (retransmitted JPEGs on a lossy link) costs that
+        # tail's share too.
+        tail = 0.0 if all_missed else max(0.0, est.latency_ms.excess)
+        latency = robot + transport + edge + tail
         energy = math.nan
         if self.profile is not None:
             energy = estimate_frame_energy(self.profile, robot_compute_ms=robot,
                                            payload_bytes=int(nbytes),
                                            wait_ms=transport + edge).energy_j
+        # The prediction's standard error: that of an exponentially weighted mean
+        # of the answered frames (from their spread; of n samples, no better than
+        # their plain mean) and that of the miss rate (a Bernoulli rate).
+        a, ma = self.config.alpha, est.miss_alpha
+        n = max(1, est.latency_ms.n)
+        variance = (est.latency_ms.spread ** 2) * max(a / (2.0 - a), 1.0 / n)
         rate = 1.0 if all_missed else est.miss_rate
         if rate > 0 and not math.isnan(est.missed_ms.value):
             # A share of the frames waits for the deadline and is answered here.
-            latency += rate * max(0.0, est.missed_ms.value - latency)
+            penalty = max(0.0, est.missed_ms.value - latency)
+            latency += rate * penalty
+            if not all_missed:
+                variance += rate * (1.0 - rate) * ma / (2.0 - ma) * penalty ** 2
             local = self.predict("local") if mode != "local" else None
             if local is not None and not math.isnan(energy):
                 energy += rate * local.energy_j
-        return Prediction(latency, energy, nbytes, est.latency_ms.spread)
+        return Prediction(latency, energy, nbytes, est.latency_ms.spread, math.sqrt(variance))
 
     def status(self) -> dict[str, str]:
         """What the policy holds per mode, as ``/diagnostics`` values:
@@ -380,22 +406,25 @@ class ModePolicy:
     def _cost(self, p: Prediction) -> float:
         return p.latency_ms if self.config.objective == "latency" else p.energy_j
 
-    def _spread(self, p: Prediction) -> float:
-        """``p``'s spread in cost units (relative to its latency, for energy);
-        unknown (one sample): the hysteresis of its cost."""
-        rel = p.spread_ms / p.latency_ms if p.latency_ms > 0 else 0.0
+    def _uncertainty(self, p: Prediction) -> float:
+        """:data:`CONFIDENCE` standard errors of ``p`` (``p.uncertainty_ms``) in
+        cost units (relative to its latency, for energy); unknown (one sample):
+        the hysteresis of its cost."""
+        rel = p.uncertainty_ms / p.latency_ms if p.latency_ms > 0 else 0.0
         if math.isnan(rel):
-            rel = self.config.hysteresis
-        return self._cost(p) * rel
+            return self._cost(p) * self.config.hysteresis
+        return self._cost(p) * rel * CONFIDENCE
 
     def worth_switching(self, current: Prediction, other: Prediction) -> bool:
         """Whether ``other`` is cheaper than ``current`` by more than the
         hysteresis (a fraction of the current cost) plus the larger of the two
-        modes' measured spreads: a difference inside what single frames of either
-        mode vary by is noise, and the mode in use is kept."""
+        estimates' uncertainties: a difference the estimates cannot tell apart
+        is noise, and the mode in use is kept. (The band was the spread of single
+        frames: on a lossy link the mode in use, its frames straying by tens of
+        ms, was kept while another was predicted 40 % faster.)"""
         gain = self._cost(current) - self._cost(other)
         return gain > self._cost(current) * self.config.hysteresis + max(
-            self._spread(current), self._spread(other))
+            self._uncertainty(current), self._uncertainty(other))
 
     # -- the decision ----------------------------------------------------
     def choose(self) -> Decision:

@@ -56,9 +56,10 @@ Adaptive mode (``adaptive: true``; needs ``deadline_ms`` > 0): per frame,
 :class:`bottlefit_ros.policy.ModePolicy` picks among the loaded ``modes`` the
 one of least predicted latency (``adaptive_objective: latency``, the default),
 from what the answered frames measured (robot and edge compute, bytes,
-transport; robust averages, so single fallbacks barely move them), switching
-only when another mode is predicted better by more than the hysteresis plus the
-spread it measures, a probe of another mode
+transport; robust averages, so single fallbacks barely move them, plus the
+share of slow frames: the expected latency), switching only when another mode
+is predicted better by more than the hysteresis plus two standard errors of the
+estimates, a probe of another mode
 every ``adaptive_probe_every`` frames (a mode that looks better from one probe
 is probed again before a switch), edge modes only while the edge is alive,
 and an optional ``adaptive_bandwidth_cap_bps``. ``adaptive_objective: energy``
