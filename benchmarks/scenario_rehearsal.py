@@ -22,6 +22,9 @@ Per run: the account reconciled (frames captured == outcomes; results recorded
 first fallback result and from its restart to the first result it answers.
 Then the adaptive policy against the best fixed mode per phase (p50) and over
 the whole timeline (p95). Markdown on stdout; ``report.html`` with plots.
+``--repeat N`` runs all the configurations N times, round after round, and also
+compares each configuration's frames of all rounds together
+(:func:`pool_rounds`): how fast one run's robot is varies from run to run.
 
     sudo tools/with_env.sh python benchmarks/scenario_rehearsal.py [--short]
 
@@ -539,13 +542,56 @@ def format_run(run: ConfigRun, *, deadline_ms: float, rate_hz: float, energy_lab
     return '\n'.join(lines)
 
 
-def format_comparison(runs: dict[str, ConfigRun]) -> str:
+def pool_rounds(rounds: list[dict[str, ConfigRun]]) -> dict[str, ConfigRun]:
+    """Each configuration's frames of all ``rounds`` as one run: per phase and over
+    the timeline, e2e percentiles of every round's frames together; frames by mode
+    summed; bytes and energy per frame averaged over the frames. One run's robot
+    speed is set partly by the run (identical local frames differed by up to 45 %
+    between runs minutes apart): rounds interleaved and pooled compare the
+    configurations over the same stretch of time."""
+    pooled: dict[str, ConfigRun] = {}
+    for config in dict.fromkeys(c for r in rounds for c in r):
+        runs = [r[config] for r in rounds if config in r and r[config].phases]
+        if not runs:
+            continue
+        width = min(len(r.phases) for r in runs)
+        frames: list[list[float]] = [[] for _ in range(width)]
+        for run in runs:
+            for t, e2e, _mode in run.series:
+                i = bisect.bisect_right(run.boundaries_s, t)
+                if i < width:
+                    frames[i].append(e2e)
+        out = ConfigRun(config, status=', '.join(sorted({r.status for r in runs})))
+        for i in range(width):
+            each = [r.phases[i] for r in runs]
+            st = PhaseStats(each[0].name, each[0].profile, each[0].edge,
+                            sum(e.duration_s for e in each))
+            for e in each:
+                for key, target in ((e.answered, st.answered), (e.dropped, st.dropped),
+                                    (e.modes, st.modes)):
+                    for k, n in key.items():
+                        target[k] = target.get(k, 0) + n
+            st.e2e_ms = percentiles(frames[i], (50, 95))
+            n = [sum(e.modes.values()) for e in each]
+            if sum(n):
+                st.bytes_per_frame = sum(e.bytes_per_frame * k for e, k in zip(each, n)
+                                         if k) / sum(n)
+                st.energy_j_per_frame = sum(e.energy_j_per_frame * k for e, k in zip(each, n)
+                                            if k) / sum(n)
+            out.phases.append(st)
+        out.e2e_ms = percentiles([e for f in frames for e in f], (50, 95))
+        pooled[config] = out
+    return pooled
+
+
+def format_comparison(runs: dict[str, ConfigRun], title: str = 'adaptive vs the fixed modes'
+                      ) -> str:
     """Adaptive vs the fixed modes: p50 per phase, p95 over the timeline."""
     ad = runs.get('adaptive')
     fixed = [runs[c] for c in FIXED if c in runs]
     if ad is None or not fixed or not ad.phases:
         return ''
-    lines = ['### adaptive vs the fixed modes', '',
+    lines = [f'### {title}', '',
              '| phase | ' + ' | '.join(f'{r.config} p50 ms' for r in fixed)
              + ' | best fixed | adaptive p50 ms | adaptive / best | within 10 % |',
              '|---|' + '---:|' * len(fixed) + '---|---:|---:|---|']
@@ -576,7 +622,7 @@ def format_comparison(runs: dict[str, ConfigRun]) -> str:
     return '\n'.join(lines)
 
 
-def format_split_vs_local(runs: dict[str, ConfigRun]) -> str:
+def format_split_vs_local(runs: dict[str, ConfigRun], label: str = '') -> str:
     """Phase 1 (the first): split vs local as the paper states it."""
     s, loc = runs.get('split'), runs.get('local')
     if not (s and loc and s.phases and loc.phases):
@@ -584,7 +630,8 @@ def format_split_vs_local(runs: dict[str, ConfigRun]) -> str:
     a, b = s.phases[0], loc.phases[0]
     lat = reduction(b.e2e_ms['p50'], a.e2e_ms['p50'])
     en = reduction(b.energy_j_per_frame, a.energy_j_per_frame)
-    return (f'phase {a.name}: split vs local: latency (e2e p50) reduced by {_f(lat, "+.1f")} %, '
+    return (f'{label}phase {a.name}: split vs local: latency (e2e p50) reduced by '
+            f'{_f(lat, "+.1f")} %, '
             f'energy per frame reduced by {_f(en, "+.1f")} % (estimated; negative = split '
             'is worse)')
 
@@ -596,11 +643,11 @@ def write_html(runs: dict[str, ConfigRun], path: Path, *, header: str, text: str
     """The report: latency over time by mode per configuration, per-phase bars."""
     import html as _html
     figures = []
-    for run in runs.values():
+    for label, run in runs.items():
         if not run.series:
             continue
 
-        def over_time(ax, run=run) -> None:
+        def over_time(ax, run=run, label=label) -> None:
             for mode, colour in MODE_COLOURS.items():
                 pts = [(t, e) for t, e, m in run.series if m == mode]
                 if pts:
@@ -611,10 +658,10 @@ def write_html(runs: dict[str, ConfigRun], path: Path, *, header: str, text: str
             ax.set_yscale('log')
             ax.set(xlabel='capture time since the timeline started (s)',
                    ylabel='end-to-end latency (ms)',
-                   title=f'{run.config}: e2e latency by result mode; dashed: phase starts')
+                   title=f'{label}: e2e latency by result mode; dashed: phase starts')
             ax.legend(fontsize='small', loc='upper left')
         figures.append(figure_html(
-            f'{run.config}: each answered frame\'s end-to-end latency, coloured by the mode '
+            f'{label}: each answered frame\'s end-to-end latency, coloured by the mode '
             'that answered it (fallback = the robot after a missed deadline or while the edge '
             'is lost).', png_base64(over_time)))
     phases = next((r.phases for r in runs.values() if r.phases), [])
@@ -622,9 +669,9 @@ def write_html(runs: dict[str, ConfigRun], path: Path, *, header: str, text: str
     def bars(ax, q: str) -> None:
         n = len(runs)
         width = 0.8 / max(1, n)
-        for j, run in enumerate(runs.values()):
+        for j, (label, run) in enumerate(runs.items()):
             xs = [i + (j - (n - 1) / 2) * width for i in range(len(run.phases))]
-            ax.bar(xs, [p.e2e_ms[q] for p in run.phases], width, label=run.config,
+            ax.bar(xs, [p.e2e_ms[q] for p in run.phases], width, label=label,
                    color=f'C{j}')
         ax.set_xticks(range(len(phases)), [p.name for p in phases], fontsize='small')
         ax.set_yscale('log')
@@ -638,23 +685,48 @@ def write_html(runs: dict[str, ConfigRun], path: Path, *, header: str, text: str
     path.write_text(html_page('BottleFit scenario rehearsal', body), encoding='utf-8')
 
 
+def round_dirs(out: Path) -> list[Path]:
+    """The folders of a recording's rounds: ``round1``, ``round2``, ... with
+    ``--repeat``, else ``out`` itself."""
+    rounds = sorted((d for d in out.glob('round*') if d.is_dir() and d.name[5:].isdigit()),
+                    key=lambda d: int(d.name[5:]))
+    return rounds or [out]
+
+
+def summarise(rounds: list[dict[str, ConfigRun]]) -> list[str]:
+    """The comparisons: of each round, and with more than one, of all pooled."""
+    texts = []
+    for k, runs in enumerate(rounds):
+        title = 'adaptive vs the fixed modes' + (f', round {k + 1}' if len(rounds) > 1 else '')
+        label = f'round {k + 1}: ' if len(rounds) > 1 else ''
+        texts += [format_comparison(runs, title), format_split_vs_local(runs, label)]
+    if len(rounds) > 1:
+        pooled = pool_rounds(rounds)
+        texts += [format_comparison(pooled, f'adaptive vs the fixed modes, the {len(rounds)} '
+                                            'rounds pooled'),
+                  format_split_vs_local(pooled, f'{len(rounds)} rounds pooled: ')]
+    return [t for t in texts if t]
+
+
 def reanalyse(out: Path, configs: list[str], *, deadline_ms: float, rate_hz: float) -> int:
     """Print the tables of a recorded run from its folder (:func:`main`'s ``--analyse``)."""
-    found = [c for c in (configs or CONFIGS) if (out / c / 'timeline.json').exists()]
-    if not found:
+    energy = FrameEnergyMeter('estimate')
+    rounds: list[dict[str, ConfigRun]] = []
+    for folder in round_dirs(out):
+        runs: dict[str, ConfigRun] = {}
+        for c in [c for c in (configs or CONFIGS) if (folder / c / 'timeline.json').exists()]:
+            runs[c] = ConfigRun(c, out_dir=str(folder / c))
+            analyse_recording(runs[c], folder / c, energy)
+            print(format_run(runs[c], deadline_ms=deadline_ms, rate_hz=rate_hz,
+                             energy_label='estimated') + '\n')
+        if runs:
+            rounds.append(runs)
+    if not rounds:
         print(f'scenario_rehearsal: no configuration recorded in {out}', file=sys.stderr)
         return 2
-    energy = FrameEnergyMeter('estimate')
-    runs: dict[str, ConfigRun] = {}
-    for c in found:
-        runs[c] = ConfigRun(c, out_dir=str(out / c))
-        analyse_recording(runs[c], out / c, energy)
-        print(format_run(runs[c], deadline_ms=deadline_ms, rate_hz=rate_hz,
-                         energy_label='estimated') + '\n')
-    for t in (format_comparison(runs), format_split_vs_local(runs)):
-        if t:
-            print(t + '\n')
-    return 0 if all(r.unexplained == 0 for r in runs.values()) else 1
+    for t in summarise(rounds):
+        print(t + '\n')
+    return 0 if all(r.unexplained == 0 for runs in rounds for r in runs.values()) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -677,6 +749,11 @@ def main(argv: list[str] | None = None) -> int:
                     help='ROS_DOMAIN_ID of the runs (default: random in 102..232 per run)')
     ap.add_argument('--startup-s', type=float, default=120.0,
                     help='per run: time for the nodes to start and match (default 120)')
+    ap.add_argument('--repeat', type=int, default=1,
+                    help='rounds of all the configurations, one after another, each round '
+                    'starting one configuration later (default 1; folders round1, round2, ...); '
+                    'with more than one, each configuration\'s frames of all rounds are also '
+                    'compared together')
     ap.add_argument('--short', action='store_true',
                     help='test form: 2 phases (wifi_good; edge killed on wifi_poor) of 8 s')
     ap.add_argument('--out-dir', default='', help='per run: events, logs, CSVs; report.html '
@@ -695,8 +772,10 @@ def main(argv: list[str] | None = None) -> int:
         if c not in CONFIGS:
             ap.error(f'unknown configuration {c!r}; known: {", ".join(CONFIGS)}')
     phase_s = a.phase_s or (8.0 if a.short else 60.0)
-    if phase_s <= 0 or a.rate_hz <= 0 or a.deadline_ms <= 0 or a.robot_cpu < 0:
-        ap.error('--phase-s, --rate-hz and --deadline-ms must be positive, --robot-cpu >= 0')
+    if phase_s <= 0 or a.rate_hz <= 0 or a.deadline_ms <= 0 or a.robot_cpu < 0 \
+            or a.repeat < 1:
+        ap.error('--phase-s, --rate-hz and --deadline-ms must be positive, --robot-cpu >= 0, '
+                 '--repeat >= 1')
     why = netns_available()
     if why:
         print(f'scenario_rehearsal: cannot emulate the link: {why}', file=sys.stderr)
@@ -717,7 +796,9 @@ def main(argv: list[str] | None = None) -> int:
     energy_label = 'estimated'
     steps = ' -> '.join(f'{p.name} [{p.profile}, edge {p.edge}]' for p in timeline)
     header = (f'# scenario rehearsal: {len(timeline)} phases of {phase_s:g} s: {steps}\n'
-              f'# configurations {", ".join(configs)}; camera: sample photos looped at '
+              f'# configurations {", ".join(configs)}'
+              + (f', {a.repeat} rounds of them one after another' if a.repeat > 1 else '')
+              + '; camera: sample photos looped at '
               f'{a.rate_hz:g} Hz, {round(len(timeline) * phase_s * a.rate_hz)} frames per run, '
               f'deadline_ms {a.deadline_ms:g} with the local fallback (every configuration)\n'
               f'# robot = camera + monitor on CPU 0, edge on CPU 1; {robot}; backend '
@@ -725,37 +806,46 @@ def main(argv: list[str] | None = None) -> int:
               f'# energy: {energy_label}, {energy.describe()}\n'
               f'# raw events, CSVs and node logs: {out}')
     print(header + '\n', flush=True)
-    runs: dict[str, ConfigRun] = {}
+    rounds: list[dict[str, ConfigRun]] = []
     try:
-        for c in configs:
-            print(f'[scenario] {c} ...', flush=True)
-            runs[c] = run_config(c, timeline, phase_s=phase_s, rate_hz=a.rate_hz,
-                                 deadline_ms=a.deadline_ms, out=out / c,
-                                 params_file=default_params_file(), robot_cpu=a.robot_cpu,
-                                 domain=None if a.domain < 0 else a.domain, energy=energy,
-                                 startup_s=a.startup_s, backend=a.backend)
-            print('\n' + format_run(runs[c], deadline_ms=a.deadline_ms, rate_hz=a.rate_hz,
-                                    energy_label=energy_label) + '\n', flush=True)
-            (out / 'results.json').write_text(json.dumps(
-                [{k: v for k, v in asdict(r).items() if k != 'series'} for r in runs.values()],
-                indent=2))
+        for k in range(a.repeat):
+            runs: dict[str, ConfigRun] = {}
+            rounds.append(runs)
+            folder = out if a.repeat == 1 else out / f'round{k + 1}'
+            # Each round starts one configuration later: none always runs first.
+            for c in configs[k % len(configs):] + configs[:k % len(configs)]:
+                label = c if a.repeat == 1 else f'{c}, round {k + 1} of {a.repeat}'
+                print(f'[scenario] {label} ...', flush=True)
+                runs[c] = run_config(c, timeline, phase_s=phase_s, rate_hz=a.rate_hz,
+                                     deadline_ms=a.deadline_ms, out=folder / c,
+                                     params_file=default_params_file(), robot_cpu=a.robot_cpu,
+                                     domain=None if a.domain < 0 else a.domain, energy=energy,
+                                     startup_s=a.startup_s, backend=a.backend)
+                print('\n' + format_run(runs[c], deadline_ms=a.deadline_ms, rate_hz=a.rate_hz,
+                                        energy_label=energy_label) + '\n', flush=True)
+                (out / 'results.json').write_text(json.dumps(
+                    [{**({'round': n + 1} if a.repeat > 1 else {}),
+                      **{key: v for key, v in asdict(r).items() if key != 'series'}}
+                     for n, done in enumerate(rounds) for r in done.values()], indent=2))
     except (NetnsError, CpuQuotaError) as exc:
         print(f'scenario_rehearsal: cannot emulate the link: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f'\nscenario_rehearsal: interrupted; partial output in {out}', file=sys.stderr)
         return 130
-    text = '\n\n'.join(t for t in (
-        '\n\n'.join(format_run(r, deadline_ms=a.deadline_ms, rate_hz=a.rate_hz,
-                               energy_label=energy_label) for r in runs.values()),
-        format_comparison(runs), format_split_vs_local(runs)) if t)
-    for t in (format_comparison(runs), format_split_vs_local(runs)):
-        if t:
-            print(t + '\n', flush=True)
+    summary = summarise(rounds)
+    tables = '\n\n'.join(format_run(r, deadline_ms=a.deadline_ms, rate_hz=a.rate_hz,
+                                     energy_label=energy_label)
+                          for runs in rounds for r in runs.values())
+    text = '\n\n'.join(t for t in (tables, *summary) if t)
+    for t in summary:
+        print(t + '\n', flush=True)
     print(robot)
-    write_html(runs, out / 'report.html', header=header, text=text)
+    labelled = {(c if a.repeat == 1 else f'{c} r{n + 1}'): r
+                for n, runs in enumerate(rounds) for c, r in runs.items()}
+    write_html(labelled, out / 'report.html', header=header, text=text)
     print(f'report: {out / "report.html"}; raw events, logs and results.json in {out}')
-    ok = all(r.status == 'ok' and r.unexplained == 0 for r in runs.values())
+    ok = all(r.status == 'ok' and r.unexplained == 0 for runs in rounds for r in runs.values())
     return 0 if ok else 1
 
 

@@ -112,6 +112,44 @@ def test_a_result_only_the_monitor_logged_explains_its_frame(tmp_path):
     assert bench.monitor_only_results(recorded, tmp_path / 'missing.csv') == []
 
 
+def test_rounds_pooled_compare_every_round_s_frames_together():
+    # Two rounds; in each the robot ran at its own speed. Pooled, every
+    # configuration's phase holds both rounds' frames: p50, p95, modes summed,
+    # bytes and energy per frame averaged over the frames.
+    bench = _load_bench()
+    meter = FrameEnergyMeter('estimate')
+    starts = [0, 1000 * 10**6]
+
+    def run(config: str, mode: str, e2e_ms: list[int]):
+        results = [_result(200 * i, mode, 200 * i + e) for i, e in enumerate(e2e_ms)]
+        r = bench.ConfigRun(config)
+        final = dict(frames_in=len(results), frames_sent=len(results), answered_edge=len(results))
+        bench.analyse(r, bench.SHORT_TIMELINE, starts, 2000 * 10**6, results,
+                      [_status(2000, **final)], kill_ns=None, restart_ns=None, energy=meter)
+        return r
+    # frames at 0..800 ms are phase 1, 1000..1800 ms phase 2
+    rounds = [{'split': run('split', 'split', [20, 22, 24, 26, 28, 60, 62, 64, 66, 68]),
+               'adaptive': run('adaptive', 'split', [30, 31, 32, 33, 34, 70, 71, 72, 73, 74])},
+              {'split': run('split', 'split', [40, 42, 44, 46, 48, 80, 82, 84, 86, 88]),
+               'adaptive': run('adaptive', 'split', [30, 31, 32, 33, 34, 70, 71, 72, 73, 74])}]
+    pooled = bench.pool_rounds(rounds)
+    split = pooled['split']
+    assert [p.modes for p in split.phases] == [{'split': 10}, {'split': 10}]
+    assert split.phases[0].e2e_ms['p50'] == pytest.approx(34.0)     # 20..28 and 40..48
+    assert split.phases[1].e2e_ms['p50'] == pytest.approx(74.0)
+    assert split.e2e_ms['p95'] > 80.0
+    assert split.phases[0].bytes_per_frame == pytest.approx(5000.0)
+    assert split.phases[0].answered['answered_edge'] == 10
+    # Round 1 alone: adaptive is 33 % slower than split in phase 1; round 2: faster;
+    # the rounds pooled: within 10 %.
+    text = '\n'.join(bench.summarise(rounds))
+    assert '### adaptive vs the fixed modes, round 1' in text
+    assert '### adaptive vs the fixed modes, the 2 rounds pooled' in text
+    pooled_part = text.split('the 2 rounds pooled')[1]
+    assert '| 1 wifi_good | 34.0 | split | 32.0 | 0.94 | yes |' in pooled_part
+    assert '| 1 wifi_good | 24.0 | split | 32.0 | 1.33 | NO |' in text
+
+
 def _ros_missing() -> str:
     try:
         import rclpy  # noqa: F401
