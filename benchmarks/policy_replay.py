@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from bottlefit_ros.deployment import FALLBACK_MODE
+from bottlefit_ros.metrics import percentiles
 from bottlefit_ros.policy import ModePolicy, Observation, PolicyConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -77,13 +78,23 @@ def replay(rec_dir: Path, config: PolicyConfig, initial: str = 'split') -> list[
             policy.observe(obs)
             latencies.append(e2e)
             used[mode] += 1
-        fixed = {m: statistics.median((r['arrival_ns'] - r['stamp_ns']) / 1e6
-                                      for r in runs[m][2][p][:n]) for m in FIXED}
+        fixed_e2e = {m: [(r['arrival_ns'] - r['stamp_ns']) / 1e6 for r in runs[m][2][p][:n]]
+                     for m in FIXED}
+        fixed = {m: statistics.median(v) for m, v in fixed_e2e.items()}
         best = min(fixed, key=fixed.get)
         p50 = statistics.median(latencies)
         rows.append({'phase': name, 'frames': n, 'fixed_p50_ms': fixed, 'best': best,
-                     'p50_ms': p50, 'ratio': p50 / fixed[best], 'used': dict(used)})
+                     'p50_ms': p50, 'ratio': p50 / fixed[best], 'used': dict(used),
+                     'e2e_ms': latencies, 'fixed_e2e_ms': fixed_e2e})
     return rows
+
+
+def p95_together(rows: list[dict]) -> tuple[float, dict[str, float]]:
+    """p95 of the replayed frames of all ``rows`` together, and of each fixed run's."""
+    def p95(values: list[float]) -> float:
+        return percentiles(values, (95,))['p95']
+    return (p95([e for r in rows for e in r['e2e_ms']]),
+            {m: p95([e for r in rows for e in r['fixed_e2e_ms'][m]]) for m in FIXED})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['phase']} | {r['frames']} | "
               + ' | '.join(f"{r['fixed_p50_ms'][m]:.1f}" for m in FIXED)
               + f" | {r['best']} | {r['p50_ms']:.1f} | {r['ratio']:.3f} | {used} |")
+    if rows:
+        replayed, fixed = p95_together(rows)
+        print(f'\nthese phases together: replayed p95 {replayed:.1f} ms; fixed '
+              + ', '.join(f'{m} {v:.1f}' for m, v in fixed.items()))
     return 0
 
 

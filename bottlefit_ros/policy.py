@@ -235,9 +235,11 @@ class ModePolicy:
         est = self._est[obs.mode]
         if est.last_frame >= 0 and self._stale(est):
             # A probe after a long gap: the old estimates describe another link
-            # (its miss rate, slow by design, is kept: one probe cannot tell it).
+            # (its miss rate and its tail of slow frames, slow by design, are kept:
+            # one probe cannot tell them).
             old, est = est, _ModeEstimate(self.config.alpha)
             est.miss_rate, est.missed_ms = old.miss_rate, old.missed_ms
+            est.latency_ms.excess = old.latency_ms.excess
             self._est[obs.mode] = est
         est.robot_ms.add(obs.robot_compute_ms)
         est.last_frame = self._frames

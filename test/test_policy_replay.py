@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / 'benchmarks' / 'policy_replay.py'
 PERIOD_MS = 200
 FRAMES = 200
@@ -58,6 +60,11 @@ def test_replay_picks_the_fastest_mode_of_the_recorded_runs(tmp_path):
                                    'preprocess_ms': 1.0, 'head_ms': 90.0, 'encode_ms': 0.0,
                                    'decode_ms': 0.0, 'tail_ms': 0.0}, 'offload')
     assert obs.missed and obs.mode == 'offload' and e2e == 260.0
+    # p95 of the replayed frames and of each fixed run's, over the phases replayed
+    replayed, fixed = replay.p95_together(rows)
+    assert fixed['local'] == pytest.approx(120.0) and fixed['split'] == pytest.approx(42.0)
+    assert fixed['offload'] <= 30.0          # 1 frame in 40 fell back: under the p95
+    assert replayed == pytest.approx(replay.percentiles(row['e2e_ms'], (95,))['p95'])
 
 
 def test_main_refuses_a_directory_without_the_fixed_runs(tmp_path, capsys):
