@@ -58,6 +58,9 @@ LINK_FIT_TOLERANCE = 0.25
 # A mode that looks better from fewer frames than this (one probe) is probed again
 # before the policy switches to it, unless it is predicted at least twice as cheap.
 CONFIRM_FRAMES = 3
+# A mode whose estimate is better than the current one's by more than the
+# hysteresis, but not by its uncertainty, is probed until it has this many frames.
+EXPLORE_FRAMES = 8
 # A switch needs a gain beyond the hysteresis of this many standard errors of the
 # two modes' estimates (the larger one's).
 CONFIDENCE = 2.0
@@ -448,7 +451,14 @@ class ModePolicy:
             if mode in eligible and mode not in preds:      # not re-observed yet
                 self._since_probe = 0
                 return Decision(mode, "probe", preds)
-        unobserved = [m for m in eligible if m not in preds and m != self.mode]
+        # Never observed, or (an edge mode) only missed since its estimates began:
+        # a returned edge's first frames often miss while it warms up, and one such
+        # miss must not hide the mode until the next periodic probe (round 3 of the
+        # rehearsal's 14_f run: 11 s back to the edge); re-probed every
+        # min_dwell_frames, up to CONFIRM_FRAMES misses.
+        unobserved = [m for m in eligible if m != self.mode and (
+            m not in preds or (m in EDGE_MODES and math.isnan(self._est[m].latency_ms.value)
+                               and self._est[m].frames < CONFIRM_FRAMES))]
         probe_due = self.config.probe_every and (
             self._since_probe >= self.config.probe_every
             or (unobserved and self._since_probe >= max(1, self.config.min_dwell_frames)))
@@ -463,14 +473,23 @@ class ModePolicy:
         if current is None or not known:
             return Decision(self.mode, "start", preds)
         best = min(known, key=lambda m: self._cost(preds[m]))
-        if best != self.mode and self._since_switch >= self.config.min_dwell_frames \
-                and self.worth_switching(current, preds[best]):
-            if self._est[best].frames < CONFIRM_FRAMES \
-                    and 2 * self._cost(preds[best]) > self._cost(current):
-                # Measured on a frame or two only (a probe): confirm before switching.
+        if best != self.mode and self._since_switch >= self.config.min_dwell_frames:
+            if self.worth_switching(current, preds[best]):
+                if self._est[best].frames < CONFIRM_FRAMES \
+                        and 2 * self._cost(preds[best]) > self._cost(current):
+                    # Measured on a frame or two only (a probe): confirm before switching.
+                    self._since_probe = 0
+                    return Decision(best, "probe", preds)
+                return self._switch(best, "switch", preds)
+            gain = self._cost(current) - self._cost(preds[best])
+            if gain > self._cost(current) * self.config.hysteresis \
+                    and self._est[best].frames < EXPLORE_FRAMES:
+                # Better by its estimate, but not beyond the band: a few more frames
+                # of it narrow its band (else a two-frame estimate's band blocked the
+                # switch until the next periodic probe started it afresh: round 2 of
+                # 14_f, split at ~50 ms against local's ~75, left for 21 s).
                 self._since_probe = 0
                 return Decision(best, "probe", preds)
-            return self._switch(best, "switch", preds)
         return Decision(self.mode, "keep", preds)
 
     def _switch(self, mode: str, reason: str, preds: dict[str, Prediction]) -> Decision:

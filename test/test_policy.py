@@ -264,7 +264,7 @@ def test_rarely_switches_between_modes_that_are_alike():
     # the estimates cannot tell apart is noise, and the mode in use is kept. The
     # probed mode is judged from one to three frames, which now and then look
     # better by chance: over 20 runs of 800 frames (160 s at 5 Hz) the policy
-    # switched 16 times (with the hysteresis alone: 98); the
+    # switched 10 times (with the hysteresis alone: 66); the
     # bound allows 1.5 per run.
     runs, total = 0, 0
     for seed in range(10):
@@ -308,8 +308,12 @@ def test_a_lasting_change_is_followed_within_a_few_frames():
     worse = noisy_run(policy, 15, {'split': lambda i: 200.0, 'local': lambda i: 80.0})
     assert policy.mode == 'local'
     # (~2 s at 5 Hz; these inputs had no spread before the change, so the first
-    # steps are clipped to 3 x 5 % of the mean; a plain average took 3 frames)
-    assert [d.reason for d in worse].index('switch') <= 12
+    # steps are clipped to 3 x 5 % of the mean; a plain average took 3 frames).
+    # Local, better by its estimate before it is by the band (split's spread
+    # widened by the change), is probed meanwhile: 6 of the 15 frames went to split
+    # (the switch alone came at the 15th).
+    assert sum(d.mode == 'split' for d in worse) <= 8
+    assert 'switch' in [d.reason for d in worse]
 
 
 @pytest.mark.parametrize('objective', ['latency', 'energy'])
@@ -381,6 +385,53 @@ def test_after_a_long_outage_the_returned_edge_is_taken_again():
     assert back[1].mode == 'split' and back[1].reason == 'switch'
     assert [d.mode for d in back[2:]] == ['split'] * 18
     assert policy.predict('split').latency_ms == pytest.approx(10 + 8 + good(BYTES['split']))
+
+
+def test_a_returned_edge_whose_first_frames_miss_is_probed_again_soon():
+    # As round 3 of the rehearsal's 14_f run recorded: the restarted edge matched,
+    # the policy probed split and offload at once, and both missed their deadline
+    # (the edge still warming up); predicted from those misses alone (~230 and
+    # ~390 ms) they lost to local, and split was probed again only at the next
+    # periodic probe, 10 s later: 11.3 s from the restart to the edge.
+    good = link(2.0, 50.0)
+    policy = ModePolicy(PolicyConfig(probe_every=50, frame_rate_hz=5.0), initial='split')
+    run(policy, 100, good)
+    policy.set_edge_available(False)
+    run(policy, 300, good, edge_up=False)
+    policy.edge_returned()
+    warming, frames = 2, []
+    for _ in range(40):
+        d = policy.choose()
+        frames.append(d)
+        m = d.mode
+        if m == 'local':
+            policy.observe(Observation(m, ROBOT[m]))
+        elif warming:
+            warming -= 1
+            policy.observe(Observation(m, ROBOT[m], 0.0, BYTES[m], DEADLINE_MS - ROBOT[m],
+                                       missed=True))
+        else:
+            policy.observe(Observation(m, ROBOT[m], EDGE[m], BYTES[m], good(BYTES[m])))
+    assert [d.mode for d in frames[:2]] == ['split', 'offload']      # both missed
+    settled_at = next(i for i in range(len(frames))
+                      if all(d.mode in ('split', 'offload') for d in frames[i:]))
+    assert settled_at <= 15, [(d.mode, d.reason) for d in frames]     # 3 s at 5 Hz
+
+
+def test_a_mode_better_by_a_few_frames_is_probed_until_it_can_be_told():
+    # As round 2 of 14_f recorded on poor Wi-Fi: local in use (~75 ms, +-8), split
+    # probed twice at ~50-65 ms. A band from two frames was wider than the gain,
+    # and split was not probed again until the next periodic probe, 20 s later.
+    # A mode better by its estimate is probed a few frames more, and then taken.
+    for seed in range(10):
+        rng = random.Random(seed)
+        latency = {'split': lambda i: rng.uniform(45.0, 65.0),
+                   'offload': lambda i: DEADLINE_MS + 10.0,
+                   'local': lambda i: rng.uniform(67.0, 83.0)}
+        policy = ModePolicy(PolicyConfig(probe_every=50), initial='local')
+        decisions = noisy_run(policy, 200, latency)
+        first = next(i for i, d in enumerate(decisions) if d.reason == 'switch')
+        assert decisions[first].mode == 'split' and first <= 40, (seed, first)
 
 
 def test_a_brief_loss_keeps_the_miss_rates_a_long_one_forgets_them():
