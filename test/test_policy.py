@@ -264,7 +264,7 @@ def test_rarely_switches_between_modes_that_are_alike():
     # the estimates cannot tell apart is noise, and the mode in use is kept. The
     # probed mode is judged from one to three frames, which now and then look
     # better by chance: over 20 runs of 800 frames (160 s at 5 Hz) the policy
-    # switched 10 times (with the hysteresis alone: 66); the
+    # switched 8 times (with the hysteresis alone: 132); the
     # bound allows 1.5 per run.
     runs, total = 0, 0
     for seed in range(10):
