@@ -64,6 +64,7 @@ RECORDER = Path(__file__).resolve().parent / 'scenario_recorder.py'
 EDGE_UP, EDGE_KILL, EDGE_DOWN, EDGE_RESTART = 'up', 'kill', 'down', 'restart'
 RESTART_BOUND_S = 5.0      # issue 8: after the edge returns, split resumes within 5 s
 DRAIN_S = 15.0             # after the last frame: until nothing is in flight
+COMPARISON = 'adaptive vs the fixed modes'   # the comparison tables' title
 
 
 @dataclass(frozen=True)
@@ -584,8 +585,7 @@ def pool_rounds(rounds: list[dict[str, ConfigRun]]) -> dict[str, ConfigRun]:
     return pooled
 
 
-def format_comparison(runs: dict[str, ConfigRun], title: str = 'adaptive vs the fixed modes'
-                      ) -> str:
+def format_comparison(runs: dict[str, ConfigRun], title: str = COMPARISON) -> str:
     """Adaptive vs the fixed modes: p50 per phase, p95 over the timeline."""
     ad = runs.get('adaptive')
     fixed = [runs[c] for c in FIXED if c in runs]
@@ -697,13 +697,12 @@ def summarise(rounds: list[dict[str, ConfigRun]]) -> list[str]:
     """The comparisons: of each round, and with more than one, of all pooled."""
     texts = []
     for k, runs in enumerate(rounds):
-        title = 'adaptive vs the fixed modes' + (f', round {k + 1}' if len(rounds) > 1 else '')
+        title = COMPARISON + (f', round {k + 1}' if len(rounds) > 1 else '')
         label = f'round {k + 1}: ' if len(rounds) > 1 else ''
         texts += [format_comparison(runs, title), format_split_vs_local(runs, label)]
     if len(rounds) > 1:
         pooled = pool_rounds(rounds)
-        texts += [format_comparison(pooled, f'adaptive vs the fixed modes, the {len(rounds)} '
-                                            'rounds pooled'),
+        texts += [format_comparison(pooled, f'{COMPARISON}, the {len(rounds)} rounds pooled'),
                   format_split_vs_local(pooled, f'{len(rounds)} rounds pooled: ')]
     return [t for t in texts if t]
 

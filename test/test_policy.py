@@ -399,19 +399,17 @@ def test_a_returned_edge_whose_first_frames_miss_is_probed_again_soon():
     policy.set_edge_available(False)
     run(policy, 300, good, edge_up=False)
     policy.edge_returned()
-    warming, frames = 2, []
-    for _ in range(40):
-        d = policy.choose()
-        frames.append(d)
-        m = d.mode
-        if m == 'local':
-            policy.observe(Observation(m, ROBOT[m]))
-        elif warming:
-            warming -= 1
-            policy.observe(Observation(m, ROBOT[m], 0.0, BYTES[m], DEADLINE_MS - ROBOT[m],
-                                       missed=True))
-        else:
-            policy.observe(Observation(m, ROBOT[m], EDGE[m], BYTES[m], good(BYTES[m])))
+    warming = [2]                       # the returned edge's first two frames miss
+
+    def edge(mode: str) -> Callable[[int], float]:
+        def e2e(i: int) -> float:
+            if warming[0]:
+                warming[0] -= 1
+                return DEADLINE_MS
+            return ROBOT[mode] + EDGE[mode] + good(BYTES[mode])
+        return e2e
+    frames = noisy_run(policy, 40, {'split': edge('split'), 'offload': edge('offload'),
+                                    'local': lambda i: ROBOT['local']})
     assert [d.mode for d in frames[:2]] == ['split', 'offload']      # both missed
     settled_at = next(i for i in range(len(frames))
                       if all(d.mode in ('split', 'offload') for d in frames[i:]))
