@@ -410,9 +410,11 @@ def test_adaptive_decisions_on_recorded_frames(nodes, ros_node, diagnostics, wai
 
 def test_offload_with_fallback_edge_killed_every_frame_measured_none_lost(
         nodes, ros_node, diagnostics, wait_for, tmp_path):
+    from bottlefit_ros.framelog import read_frame_log
     results = collect_results(ros_node)
-    summary_path = tmp_path / 'summary.json'
-    monitor = nodes.start('monitor_node', summary_path=str(summary_path), summary_period_s=0.5)
+    summary_path, csv_path = tmp_path / 'summary.json', tmp_path / 'frames.csv'
+    monitor = nodes.start('monitor_node', summary_path=str(summary_path), csv_path=str(csv_path),
+                          summary_period_s=0.5)
     edge = nodes.start('edge_node', num_threads=1)
     nodes.start('camera_node', source='synthetic', rate_hz=FALLBACK_RATE_HZ, mode='offload',
                 modes=['offload', 'local'], deadline_ms=DEADLINE_MS, num_threads=1)
@@ -435,13 +437,18 @@ def test_offload_with_fallback_edge_killed_every_frame_measured_none_lost(
     assert any(r.seq < fallback_seq for r in results if r.mode == 'offload'
                and r.arrival_ns > back_ns)
 
+    # DDS sends a result to each reader in turn: one the edge wrote as it was
+    # SIGKILLed can reach the camera (which then counts its frame answered) and
+    # this test, and not the monitor, which then counts that frame lost. Every
+    # other frame is measured.
     def settled() -> bool:
         shown = diagnostics.get('monitor_node', {})
-        return (shown.get('camera_frames_sent') == str(sent)
-                and shown.get('results') == str(len(frames))
-                and shown.get('frames_lost') == str(dropped))
-    assert wait_for(settled, timeout_s=15, poll=ros_node.spin), \
-        (diagnostics.get('monitor_node'), values, nodes.log('monitor_node'))
+        return shown.get('camera_frames_sent') == str(sent) and any(
+            shown.get('results') == str(len(frames) - k)
+            and shown.get('frames_lost') == str(dropped + k) for k in (0, 1))
+    assert wait_for(settled, timeout_s=15, poll=ros_node.spin), (
+        sent, len(frames), dropped, sorted(diagnostics.get('monitor_node', {}).items()),
+        values, nodes.log('monitor_node')[-3000:])
     shown = diagnostics['monitor_node']
     # A second result for a frame (an edge's late one) is a duplicate, not measured;
     # one the edge published as it was killed may reach this test and not the monitor.
@@ -449,7 +456,15 @@ def test_offload_with_fallback_edge_killed_every_frame_measured_none_lost(
     assert shown['results_seq_jump'] == shown['results_seq_stale'] == '0', shown
     monitor.send_signal(signal.SIGINT)
     assert wait_for(lambda: monitor.poll() is not None, timeout_s=30), nodes.logs()
+    unmeasured = frames - {r.stamp_ns for r in read_frame_log(csv_path)}
+    missed_at_kill = [(r.mode, (r.arrival_ns - killed_ns) / 1e9) for r in results
+                      if r.stamp_ns in unmeasured]
+    assert len(unmeasured) <= 1 and all(
+        mode == 'offload' and -2.0 < after_kill_s < 1.0 for mode, after_kill_s in missed_at_kill
+    ), missed_at_kill
     summary = json.loads(summary_path.read_text())
-    assert summary['frames_delivered'] == len(frames) and summary['frames_lost'] == dropped
+    assert summary['frames_delivered'] == len(frames) - len(unmeasured)
+    assert summary['frames_lost'] == dropped + len(unmeasured)
     print(f'mixed modes: camera {values}; results {len(results)} for {len(frames)} frames; '
-          f'monitor measured {summary["frames_delivered"]}, lost {summary["frames_lost"]}')
+          f'monitor measured {summary["frames_delivered"]}, lost {summary["frames_lost"]}; '
+          f'the edge\'s results at its kill the monitor did not get: {missed_at_kill}')
