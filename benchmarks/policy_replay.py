@@ -4,9 +4,12 @@ For each phase in which the edge was up throughout, the policy
 (:class:`bottlefit_ros.policy.ModePolicy`, with the adaptive configuration's
 settings) chooses a mode per frame; frame ``i`` of the phase is then answered as
 frame ``i`` of that mode's fixed run was (its result, or its fallback at the
-deadline), and observed as the camera's guard observes it. The adaptive / best
-fixed p50 this gives has no live noise: every mode's frames come from the same
-runs. Used for ``docs/scenario-rehearsal.md``::
+deadline), and observed as the camera's guard observes it. As the guard does,
+``edge_lost_after`` misses in a row declare the edge lost: the next frame is
+local, and the edge is back after it (the recorded edge kept answering; live,
+the late result of a missed frame says so). The adaptive / best fixed p50 this
+gives has no live noise: every mode's frames come from the same runs. Used for
+``docs/scenario-rehearsal.md``::
 
     python -P benchmarks/policy_replay.py /tmp/s12_rec
 """
@@ -60,9 +63,11 @@ def observation(result: dict, mode: str) -> tuple[Observation, float]:
                        max(0.0, e2e - robot - edge)), e2e
 
 
-def replay(rec_dir: Path, config: PolicyConfig, initial: str = 'split') -> list[dict]:
+def replay(rec_dir: Path, config: PolicyConfig, initial: str = 'split', *,
+           lost_after: int = 3) -> list[dict]:
     """One row per edge-up phase: the fixed runs' p50s, the replayed p50, its
-    ratio to the best, and the frames per mode the policy used."""
+    ratio to the best, the frames per mode the policy used, and the times
+    ``lost_after`` misses in a row declared the edge lost (0: never)."""
     runs = {m: phase_frames(rec_dir / m) for m in FIXED}
     names, edge_up, _ = runs['split']
     policy = ModePolicy(config, initial=initial)
@@ -72,10 +77,18 @@ def replay(rec_dir: Path, config: PolicyConfig, initial: str = 'split') -> list[
             continue
         n = min(len(runs[m][2][p]) for m in FIXED)
         latencies, used = [], Counter()
+        in_row = losses = 0
         for i in range(n):
+            lost = bool(lost_after) and in_row >= lost_after
+            if lost:
+                policy.set_edge_available(False)
+                in_row, losses = 0, losses + 1
             mode = policy.choose().mode
             obs, e2e = observation(runs[mode][2][p][i], mode)
             policy.observe(obs)
+            if lost:
+                policy.edge_returned()
+            in_row = in_row + 1 if obs.missed else 0
             latencies.append(e2e)
             used[mode] += 1
         fixed_e2e = {m: [(r['arrival_ns'] - r['stamp_ns']) / 1e6 for r in runs[m][2][p][:n]]
@@ -85,6 +98,7 @@ def replay(rec_dir: Path, config: PolicyConfig, initial: str = 'split') -> list[
         p50 = statistics.median(latencies)
         rows.append({'phase': name, 'frames': n, 'fixed_p50_ms': fixed, 'best': best,
                      'p50_ms': p50, 'ratio': p50 / fixed[best], 'used': dict(used),
+                     'losses': losses,
                      'e2e_ms': latencies, 'fixed_e2e_ms': fixed_e2e})
     return rows
 
@@ -103,21 +117,25 @@ def main(argv: list[str] | None = None) -> int:
                     'local, split and offload runs')
     ap.add_argument('--rate-hz', type=float, default=5.0, help='the run\'s camera rate')
     ap.add_argument('--probe-every', type=int, default=50, help='adaptive_probe_every')
+    ap.add_argument('--lost-after', type=int, default=3,
+                    help='edge_lost_after: misses in a row that declare the edge lost (0: never)')
     a = ap.parse_args(argv)
     missing = [m for m in FIXED if not (a.rec_dir / m / 'events.jsonl').exists()]
     if missing:
         print(f'policy_replay: no recorded {", ".join(missing)} run in {a.rec_dir}',
               file=sys.stderr)
         return 2
-    rows = replay(a.rec_dir, PolicyConfig(frame_rate_hz=a.rate_hz, probe_every=a.probe_every))
+    rows = replay(a.rec_dir, PolicyConfig(frame_rate_hz=a.rate_hz, probe_every=a.probe_every),
+                  lost_after=a.lost_after)
     print('| phase | frames | ' + ' | '.join(f'{m} p50 ms' for m in FIXED)
-          + ' | best fixed | replayed p50 ms | / best | frames by mode |')
-    print('|---|---:|' + '---:|' * len(FIXED) + '---|---:|---:|---|')
+          + ' | best fixed | replayed p50 ms | / best | frames by mode | edge lost |')
+    print('|---|---:|' + '---:|' * len(FIXED) + '---|---:|---:|---|---:|')
     for r in rows:
         used = ', '.join(f'{m} {k}' for m, k in sorted(r['used'].items()))
         print(f"| {r['phase']} | {r['frames']} | "
               + ' | '.join(f"{r['fixed_p50_ms'][m]:.1f}" for m in FIXED)
-              + f" | {r['best']} | {r['p50_ms']:.1f} | {r['ratio']:.3f} | {used} |")
+              + f" | {r['best']} | {r['p50_ms']:.1f} | {r['ratio']:.3f} | {used} "
+              f"| {r['losses']} |")
     if rows:
         replayed, fixed = p95_together(rows)
         print(f'\nthese phases together: replayed p95 {replayed:.1f} ms; fixed '

@@ -32,7 +32,10 @@ again, up to :data:`CONFIRM_FRAMES` frames, before the policy switches to it
 (unless it is predicted at least twice as cheap). When an
 edge that was lost answers again (:meth:`ModePolicy.edge_returned`), what was
 known of the edge modes describes a dead edge or an old link: it is forgotten,
-and the next frames probe each edge mode at once.
+and the next frames probe each edge mode at once. After a brief loss (a burst of
+misses on a lossy link) the burst counts as one miss, and the mode in use before
+it is the mode in use again once it answers: the loss, not a choice, had moved
+the frames to local.
 """
 from __future__ import annotations
 
@@ -97,7 +100,7 @@ class Prediction:
 @dataclass(frozen=True)
 class Decision:
     """The mode for the next frame, and why (``keep``, ``switch``, ``probe``,
-    ``no_edge``, ``start``)."""
+    ``no_edge``, ``cap``, ``resume``, ``start``)."""
 
     mode: str
     reason: str
@@ -195,6 +198,8 @@ class _ModeEstimate:
         self.latency_ms = _Average(alpha)   # observed end to end: for its spread
         self.missed_ms = _Average(alpha)    # end to end of frames that missed the deadline
         self.miss_rate = 0.0                # of deadline misses (starts at none)
+        self.run = 0                        # misses in a row, up to the last frame
+        self.rate_before_run = 0.0          # miss_rate before them
         self.miss_alpha = alpha / MISS_ALPHA_DIVISOR
         self.frames = 0                     # observed since this estimate started
         self.last_frame = -1            # frame count at the last observation
@@ -221,6 +226,8 @@ class ModePolicy:
         self._since_probe = 0
         self._reprobe: list[str] = []    # edge modes to probe at once (edge_returned)
         self._lost_at: int | None = None  # frame count when the edge was last lost
+        self._before_loss = initial      # the mode in use when it was
+        self._resume: str | None = None  # that mode, after a brief loss (edge_returned)
 
     # -- inputs ----------------------------------------------------------
     def observe(self, obs: Observation) -> None:
@@ -247,6 +254,12 @@ class ModePolicy:
         est.robot_ms.add(obs.robot_compute_ms)
         est.last_frame = self._frames
         est.frames += 1
+        if obs.missed:
+            if est.run == 0:
+                est.rate_before_run = est.miss_rate
+            est.run += 1
+        else:
+            est.run = 0
         est.miss_rate += est.miss_alpha * (float(obs.missed) - est.miss_rate)
         total = obs.robot_compute_ms + (
             obs.edge_compute_ms + obs.transport_ms if obs.mode in EDGE_MODES else 0.0)
@@ -271,13 +284,21 @@ class ModePolicy:
         over the bandwidth cap is not probed), and each mode's miss rate and
         cost of a miss: on a lossy link the edge is "lost" after a few misses in
         a row and answers again within a frame, and the mode that missed must
-        not look as good as new. After a long outage (lost for more than
-        ``probe_every`` frames) the miss rates are forgotten too: the misses that
-        declared the edge lost were the outage, and the link they measured is old."""
+        not look as good as new. The misses in a row that declared the loss count
+        as one: they were one event, not independent frames (in round 2 of the
+        rehearsal's 14_g run three raised split's rate to 0.135). After a long
+        outage (lost for more than ``probe_every`` frames) the miss rates are
+        forgotten too: the misses that declared the edge lost were the outage, and
+        the link they measured is old. After a brief one, the mode in use before
+        the loss is the mode in use again once its probe answered, and the choice
+        goes on from it (:meth:`choose`): the loss, not a choice, moved the frames
+        to local, and local must not keep them by the hysteresis."""
         long_outage = self._lost_at is not None and \
             self._frames - self._lost_at > max(1, self.config.probe_every)
         self.edge_available = True
         self._lost_at = None
+        self._resume = self._before_loss if (
+            not long_outage and self._before_loss in EDGE_MODES) else None
         for mode in self.config.modes:
             if mode in EDGE_MODES:
                 est = self._est[mode]
@@ -287,6 +308,10 @@ class ModePolicy:
                 est.frames = 0
                 if long_outage:
                     est.miss_rate, est.missed_ms = 0.0, _Average(self.config.alpha)
+                elif est.run > 1:
+                    est.miss_rate = est.rate_before_run + est.miss_alpha * (
+                        1.0 - est.rate_before_run)
+                est.run = 0
         self._link.clear()
         self._since_switch = max(self._since_switch, self.config.min_dwell_frames)
         self._reprobe = [m for m in self.config.modes
@@ -296,6 +321,7 @@ class ModePolicy:
         """Whether the edge answers (matched subscribers, recent results)."""
         if self.edge_available and not available and self._lost_at is None:
             self._lost_at = self._frames
+            self._before_loss = self.mode
         self.edge_available = bool(available)
 
     # -- the model -------------------------------------------------------
@@ -451,6 +477,18 @@ class ModePolicy:
             if mode in eligible and mode not in preds:      # not re-observed yet
                 self._since_probe = 0
                 return Decision(mode, "probe", preds)
+        resumed = False
+        if self._resume is not None and self.edge_available:
+            # Back from a brief loss, the edge modes probed: the mode in use before it
+            # is the mode in use again, and the choice below goes on from it (rounds
+            # 1 and 2 of the rehearsal's 14_g run: local, which the loss had made the
+            # mode in use, kept 50 and 72 frames against a faster split). Not before
+            # that mode answered a frame, or its re-probes below ran out.
+            est = self._est[self._resume]
+            if not math.isnan(est.latency_ms.value) or est.frames >= CONFIRM_FRAMES:
+                before, self._resume = self._resume, None
+                if before in eligible and before != self.mode and before in preds:
+                    self.mode, resumed = before, True
         # Never observed, or (an edge mode) only missed since its estimates began:
         # a returned edge's first frames often miss while it warms up, and one such
         # miss must not hide the mode until the next periodic probe (round 3 of the
@@ -490,7 +528,7 @@ class ModePolicy:
                 # 14_f, split at ~50 ms against local's ~75, left for 21 s).
                 self._since_probe = 0
                 return Decision(best, "probe", preds)
-        return Decision(self.mode, "keep", preds)
+        return Decision(self.mode, "resume" if resumed else "keep", preds)
 
     def _switch(self, mode: str, reason: str, preds: dict[str, Prediction]) -> Decision:
         self.mode = mode

@@ -337,7 +337,8 @@ def test_after_a_brief_loss_the_mode_that_missed_is_not_taken_again():
     # Poor Wi-Fi, as recorded: offload answers faster (~50 ms) but a third of
     # its frames miss; three misses in a row and the camera declares the edge
     # lost, then answers again a frame later. What was known of the edge is
-    # forgotten, not its miss rates: split is chosen, at once (no dwell).
+    # forgotten, not its miss rates: split, which the policy had taken by then,
+    # is the mode in use again at once (no dwell), and offload is not taken.
     rng = random.Random(11)
     latency = lossy_link(rng, offload_miss=0.35, offload_ms=(48.0, 52.0), split_ms=(55.0, 59.0),
                          local_ms=150.0)
@@ -352,8 +353,9 @@ def test_after_a_brief_loss_the_mode_that_missed_is_not_taken_again():
     back = noisy_run(policy, 30, {**latency, 'offload': lambda i: 50.0,
                                   'split': lambda i: 57.0})
     assert [d.reason for d in back[:2]] == ['probe', 'probe']
-    assert back[2].mode == 'split' and back[2].reason == 'switch'
-    assert switches(back) == 1
+    assert back[2].mode == 'split' and back[2].reason == 'resume'
+    assert {d.mode for d in back[2:] if d.reason != 'probe'} == {'split'}
+    assert switches(back) == 0
 
 
 def test_after_a_long_outage_the_returned_edge_is_taken_again():
@@ -432,18 +434,55 @@ def test_a_mode_better_by_a_few_frames_is_probed_until_it_can_be_told():
         assert decisions[first].mode == 'split' and first <= 40, (seed, first)
 
 
+def test_a_brief_loss_of_the_mode_in_use_does_not_hand_the_frames_to_local():
+    # As rounds 1 and 2 of the rehearsal's 14_g run recorded on poor Wi-Fi: split in
+    # use (~55 ms, a few % of frames missing), local ~75 ms. Three split misses in a
+    # row declared the edge lost; it answered again a frame later. That burst, kept
+    # in split's miss rate, made split look no better than local, which the switch
+    # to local had made the mode in use: 50 and 72 local frames followed. A loss the
+    # policy did not choose gives local no incumbency: split is taken back.
+    for seed in range(10):
+        rng = random.Random(seed)
+        latency = {'split': lambda i: 270.0 if rng.random() < 0.02 else rng.uniform(45.0, 65.0),
+                   'offload': lambda i: 270.0 if rng.random() < 0.3 else rng.uniform(40.0, 90.0),
+                   'local': lambda i: rng.uniform(67.0, 83.0)}
+        policy = ModePolicy(PolicyConfig(probe_every=50, frame_rate_hz=5.0), initial='split')
+        noisy_run(policy, 150, latency)
+        assert policy.mode == 'split', seed
+        for _ in range(3):
+            policy.choose()
+            policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'],
+                                       DEADLINE_MS + 20.0 - ROBOT['split'], missed=True))
+        policy.set_edge_available(False)
+        assert policy.choose().reason == 'no_edge'
+        policy.observe(Observation('local', 75.0))
+        policy.edge_returned()
+        # (split's next frames answered: the burst was the event)
+        back = noisy_run(policy, 100, {**latency, 'split': lambda i: rng.uniform(45.0, 65.0)})
+        local = sum(d.mode == 'local' for d in back)
+        assert local <= 5, (seed, local, [(d.mode, d.reason) for d in back[:20]])
+        assert Counter(d.mode for d in back[-50:] if d.reason != 'probe').most_common(1)[0][0] \
+            == 'split', seed
+
+
 def test_a_brief_loss_keeps_the_miss_rates_a_long_one_forgets_them():
+    # The misses in a row that declared a brief loss count as one miss.
     policy = ModePolicy(PolicyConfig(probe_every=50), initial='split')
     run(policy, 60, link(2.0, 50.0))
+    policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0,
+                               missed=True))
+    one = policy._est['split'].miss_rate
+    assert one == pytest.approx(0.05)                      # alpha / 4
+    policy.observe(Observation('split', ROBOT['split'], EDGE['split'], BYTES['split'], 3.0))
+    before = policy._est['split'].miss_rate
     for _ in range(3):
         policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0,
                                    missed=True))
-    rate = policy._est['split'].miss_rate
-    assert rate > 0.1
+    assert policy._est['split'].miss_rate > 0.15
     policy.set_edge_available(False)
     run(policy, 5, link(2.0, 50.0), edge_up=False)         # lost for 5 frames
     policy.edge_returned()
-    assert policy._est['split'].miss_rate == rate
+    assert policy._est['split'].miss_rate == pytest.approx(before + 0.05 * (1 - before))
     policy.set_edge_available(False)
     run(policy, 51, link(2.0, 50.0), edge_up=False)        # more than probe_every
     policy.edge_returned()

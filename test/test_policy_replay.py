@@ -67,6 +67,24 @@ def test_replay_picks_the_fastest_mode_of_the_recorded_runs(tmp_path):
     assert replayed == pytest.approx(replay.percentiles(row['e2e_ms'], (95,))['p95'])
 
 
+def test_replay_declares_the_edge_lost_after_misses_in_a_row_as_the_guard_does(tmp_path):
+    replay = _load()
+    _write_run(tmp_path / 'local', lambda i: (120.0, None), 'local')
+    _write_run(tmp_path / 'offload', lambda i: (60.0 + i % 3, None), 'offload')
+    # Split, the fastest, missed three frames in a row once (a burst on the link).
+    _write_run(tmp_path / 'split',
+               lambda i: (260.0, 'fallback') if 100 <= i < 103 else (40.0 + i % 3, None),
+               'split')
+    config = replay.PolicyConfig(frame_rate_hz=5.0)
+    row = replay.replay(tmp_path, config)[0]
+    assert row['losses'] == 1
+    # The frame after the burst is local; then split is the mode in use again.
+    assert row['e2e_ms'][103] == pytest.approx(120.0)
+    assert row['used']['split'] > 0.85 * FRAMES and row['used']['local'] <= 5
+    assert replay.replay(tmp_path, config, lost_after=0)[0]['losses'] == 0
+    assert replay.replay(tmp_path, config, lost_after=4)[0]['losses'] == 0
+
+
 def test_main_refuses_a_directory_without_the_fixed_runs(tmp_path, capsys):
     assert _load().main([str(tmp_path)]) == 2
     assert 'no recorded local, split, offload run' in capsys.readouterr().err
