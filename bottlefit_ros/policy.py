@@ -477,18 +477,21 @@ class ModePolicy:
             if mode in eligible and mode not in preds:      # not re-observed yet
                 self._since_probe = 0
                 return Decision(mode, "probe", preds)
-        resumed = False
         if self._resume is not None and self.edge_available:
             # Back from a brief loss, the edge modes probed: the mode in use before it
-            # is the mode in use again, and the choice below goes on from it (rounds
-            # 1 and 2 of the rehearsal's 14_g run: local, which the loss had made the
-            # mode in use, kept 50 and 72 frames against a faster split). Not before
-            # that mode answered a frame, or its re-probes below ran out.
+            # is the mode in use again, and the next frames' choice goes on from it
+            # (rounds 1 and 2 of the rehearsal's 14_g run: local, which the loss had
+            # made the mode in use, kept 50 and 72 frames against a faster split). Not
+            # before that mode answered a frame, or its re-probes below ran out.
             est = self._est[self._resume]
             if not math.isnan(est.latency_ms.value) or est.frames >= CONFIRM_FRAMES:
                 before, self._resume = self._resume, None
-                if before in eligible and before != self.mode and before in preds:
-                    self.mode, resumed = before, True
+                if before in eligible and before != self.mode and before in preds \
+                        and not math.isnan(est.latency_ms.value) \
+                        and not (self.mode in preds
+                                 and self.worth_switching(preds[before], preds[self.mode])):
+                    self.mode = before
+                    return Decision(before, "resume", preds)
         # Never observed, or (an edge mode) only missed since its estimates began:
         # a returned edge's first frames often miss while it warms up, and one such
         # miss must not hide the mode until the next periodic probe (round 3 of the
@@ -528,7 +531,7 @@ class ModePolicy:
                 # 14_f, split at ~50 ms against local's ~75, left for 21 s).
                 self._since_probe = 0
                 return Decision(best, "probe", preds)
-        return Decision(self.mode, "resume" if resumed else "keep", preds)
+        return Decision(self.mode, "keep", preds)
 
     def _switch(self, mode: str, reason: str, preds: dict[str, Prediction]) -> Decision:
         self.mode = mode

@@ -466,6 +466,8 @@ def test_a_brief_loss_of_the_mode_in_use_does_not_hand_the_frames_to_local():
         back = noisy_run(policy, 100, {**latency, 'split': lambda i: rng.uniform(45.0, 65.0)})
         local = sum(d.mode == 'local' for d in back)
         assert local <= 5, (seed, local, [(d.mode, d.reason) for d in back[:20]])
+        # the frame that makes split the mode in use again says so (the camera logs it)
+        assert [(d.mode, d.reason) for d in back[:5]].count(('split', 'resume')) == 1, seed
         assert Counter(d.mode for d in back[-50:] if d.reason != 'probe').most_common(1)[0][0] \
             == 'split', seed
 
