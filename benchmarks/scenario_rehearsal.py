@@ -575,10 +575,10 @@ def pool_rounds(rounds: list[dict[str, ConfigRun]]) -> dict[str, ConfigRun]:
             st.e2e_ms = percentiles(frames[i], (50, 95))
             n = [sum(e.modes.values()) for e in each]
             if sum(n):
-                st.bytes_per_frame = sum(e.bytes_per_frame * k for e, k in zip(each, n)
-                                         if k) / sum(n)
-                st.energy_j_per_frame = sum(e.energy_j_per_frame * k for e, k in zip(each, n)
-                                            if k) / sum(n)
+                def per_frame(attr: str) -> float:
+                    return sum(getattr(e, attr) * k for e, k in zip(each, n) if k) / sum(n)
+                st.bytes_per_frame = per_frame('bytes_per_frame')
+                st.energy_j_per_frame = per_frame('energy_j_per_frame')
             out.phases.append(st)
         out.e2e_ms = percentiles([e for f in frames for e in f], (50, 95))
         pooled[config] = out

@@ -367,7 +367,7 @@ class ModePolicy:
         if est is None or math.isnan(est.robot_ms.value):
             return None
         # Every frame since the estimate started missed: it is all misses.
-        all_missed = math.isnan(est.latency_ms.value)
+        all_missed = self._only_missed(mode)
         if all_missed and (est.frames == 0 or math.isnan(est.missed_ms.value)):
             return None
         robot = est.robot_ms.value
@@ -420,6 +420,15 @@ class ModePolicy:
             out[f'predicted_ms_{mode}'] = f'{p.latency_ms:.1f}' if p is not None else 'nan'
             out[f'miss_rate_{mode}'] = f'{self._est[mode].miss_rate:.3f}'
         return out
+
+    def _only_missed(self, mode: str) -> bool:
+        """Every frame of ``mode`` since its estimates began missed (or none came)."""
+        return math.isnan(self._est[mode].latency_ms.value)
+
+    def _unanswered(self, mode: str) -> bool:
+        """``mode`` has only missed since its estimates began, fewer than
+        :data:`CONFIRM_FRAMES` times: it is still to be re-probed."""
+        return self._only_missed(mode) and self._est[mode].frames < CONFIRM_FRAMES
 
     def _stale(self, est: _ModeEstimate) -> bool:
         return self._frames - est.last_frame > max(1, self.config.probe_every // 2)
@@ -483,11 +492,10 @@ class ModePolicy:
             # (rounds 1 and 2 of the rehearsal's 14_g run: local, which the loss had
             # made the mode in use, kept 50 and 72 frames against a faster split). Not
             # before that mode answered a frame, or its re-probes below ran out.
-            est = self._est[self._resume]
-            if not math.isnan(est.latency_ms.value) or est.frames >= CONFIRM_FRAMES:
+            if not self._unanswered(self._resume):
                 before, self._resume = self._resume, None
                 if before in eligible and before != self.mode and before in preds \
-                        and not math.isnan(est.latency_ms.value) \
+                        and not self._only_missed(before) \
                         and not (self.mode in preds
                                  and self.worth_switching(preds[before], preds[self.mode])):
                     self.mode = before
@@ -498,8 +506,7 @@ class ModePolicy:
         # rehearsal's 14_f run: 11 s back to the edge); re-probed every
         # min_dwell_frames, up to CONFIRM_FRAMES misses.
         unobserved = [m for m in eligible if m != self.mode and (
-            m not in preds or (m in EDGE_MODES and math.isnan(self._est[m].latency_ms.value)
-                               and self._est[m].frames < CONFIRM_FRAMES))]
+            m not in preds or (m in EDGE_MODES and self._unanswered(m)))]
         probe_due = self.config.probe_every and (
             self._since_probe >= self.config.probe_every
             or (unobserved and self._since_probe >= max(1, self.config.min_dwell_frames)))
