@@ -56,22 +56,32 @@ def _overloaded_run(nodes, diagnostics, ros_node, wait_for, out: Path,
     e, m = dict(edge()), dict(mon())
     replaced = _int(e, 'dropped_replaced')
     assert replaced > 0, (e, 'the edge kept up: the test did not overload it')
-    # Reliable delivery: nothing missed, nothing rejected, every drop a replacement.
-    assert _int(e, 'frames_missed') == 0 and _int(e, 'dropped_inactive') == 0, e
+    # Reliable delivery: nothing rejected, every drop after the edge's first frame a
+    # replacement. Before it the edge cannot tell a frame replaced before its first
+    # callback ran (the camera starts at 100 Hz on the match; a busy 2-core machine can
+    # hold that callback past the next frame) from one sent before it heard the camera:
+    # those count as missed, so they are the first frames and at most a few (CI once:
+    # 1 of 300).
+    unheard = _int(e, 'frames_missed')
+    assert unheard <= 3 and _int(e, 'dropped_inactive') == 0, e
     assert _int(e, 'frames_in') == _int(e, 'frames_served'), e
-    assert _int(e, 'frames_served') + replaced == FRAMES, e
-    # The monitor shows the reason and no uncounted loss.
+    assert _int(e, 'frames_served') + replaced + unheard == FRAMES, e
+    # The monitor shows the reasons and no uncounted loss.
     assert _int(m, 'edge_dropped_replaced') == replaced, m
+    assert _int(m, 'edge_frames_missed') == unheard, m
     assert m['frames_lost_uncounted'] == '0', m
     nodes.stop()
     assert monitor.returncode == 0, nodes.logs()
     rows = read_frame_log(csv_path)
     seqs = [r.seq for r in rows]
-    assert len(set(seqs)) == len(seqs) == FRAMES - replaced
+    assert len(set(seqs)) == len(seqs) == FRAMES - replaced - unheard
     assert seqs == sorted(seqs) and seqs[-1] == FRAMES - 1    # the last frame is served
+    assert seqs[0] == unheard, (seqs[:5], unheard)      # the missed ones are the first
     summary = json.loads(summary_path.read_text())
-    assert summary['frames_lost'] == replaced and summary['lost_uncounted'] == 0, summary
+    assert (summary['frames_lost'] == replaced + unheard
+            and summary['lost_uncounted'] == 0), summary
     assert summary['lost_by_reason']['edge_dropped_replaced'] == replaced, summary
+    assert summary['lost_by_reason'].get('edge_frames_missed', 0) == unheard, summary
     return rows, replaced
 
 
