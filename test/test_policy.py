@@ -495,6 +495,33 @@ def test_a_brief_loss_keeps_the_miss_rates_a_long_one_forgets_them():
     assert miss_rate(policy, 'split') == 0.0
 
 
+def test_a_second_burst_of_the_same_mode_soon_after_counts_in_full():
+    # Run H, round 3, on poor Wi-Fi: offload's three misses declared the edge lost,
+    # offload was resumed and met the next burst six frames later, then a third. A
+    # burst counts as one miss once; bursts again and again are the link's loss rate.
+    def burst(policy: ModePolicy) -> None:
+        for _ in range(3):
+            policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0,
+                                       missed=True))
+        policy.set_edge_available(False)
+        run(policy, 1, link(2.0, 50.0), edge_up=False)
+        policy.edge_returned()
+
+    policy = ModePolicy(PolicyConfig(probe_every=50), initial='split')
+    run(policy, 60, link(2.0, 50.0))
+    burst(policy)
+    once = miss_rate(policy, 'split')
+    assert once == pytest.approx(0.05, abs=5e-4)             # one miss
+    run(policy, 6, link(2.0, 50.0))
+    before = miss_rate(policy, 'split')
+    burst(policy)                                             # 8 frames later: in full
+    assert miss_rate(policy, 'split') == pytest.approx(1 - (1 - before) * 0.95 ** 3, abs=1e-3)
+    run(policy, 60, link(2.0, 50.0))                          # more than probe_every later
+    before = miss_rate(policy, 'split')
+    burst(policy)
+    assert miss_rate(policy, 'split') == pytest.approx(before + 0.05 * (1 - before), abs=1e-3)
+
+
 def test_status_shows_each_modes_prediction_and_miss_rate():
     policy = ModePolicy(PolicyConfig(probe_every=50), initial='split')
     assert policy.status() == {'predicted_ms_local': 'nan', 'miss_rate_local': '0.000',
