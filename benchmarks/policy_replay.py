@@ -28,16 +28,20 @@ from bottlefit_ros.metrics import percentiles
 from bottlefit_ros.policy import ModePolicy, Observation, PolicyConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scenario_rehearsal import FIXED, answers_from_results, read_events  # noqa: E402
+from scenario_rehearsal import (DEADLINE_MS, FIXED, answers_from_results,  # noqa: E402
+                                merge_monitor_log, read_events)
 
 
-def phase_frames(run_dir: Path) -> tuple[list[str], list[bool], list[list[dict]]]:
+def phase_frames(run_dir: Path, *, deadline_ms: float = DEADLINE_MS
+                 ) -> tuple[list[str], list[bool], list[list[dict]]]:
     """A fixed run's phase names, whether the edge was up all through each, and
-    per phase the result that answered each frame (as the camera counts it), in
+    per phase the result that answered each frame (as the camera counts it, the
+    monitor's log completing the recorder's: :func:`merge_monitor_log`), in
     capture order."""
     timeline = json.loads((run_dir / 'timeline.json').read_text(encoding='utf-8'))
     starts = [p['start_ns'] for p in timeline['phases']]
     results, _ = read_events(run_dir / 'events.jsonl')
+    results, _, _ = merge_monitor_log(results, run_dir / 'frames.csv', deadline_ms=deadline_ms)
     by_key = {(r['stamp_ns'], r['frame_id'], r['mode']): r for r in results}
     frames: list[list[dict]] = [[] for _ in starts]
     for a in answers_from_results(results):

@@ -89,6 +89,8 @@ SHORT_TIMELINE: tuple[Phase, ...] = (
     Phase('1 wifi_good', 'wifi_good', EDGE_UP),
     Phase('2 edge killed, wifi_poor', 'wifi_poor', EDGE_KILL),
 )
+# The camera's deadline_ms in every configuration, unless --deadline-ms says otherwise.
+DEADLINE_MS = 250.0
 # Camera configurations: parameters over the packaged file (deadline_ms added).
 CONFIGS: dict[str, dict[str, object]] = {
     'local': {'mode': 'local', 'modes': ['local']},
@@ -127,24 +129,47 @@ def read_events(path: Path) -> tuple[list[dict], list[dict]]:
     return results, diags
 
 
-def monitor_only_results(results: list[dict], monitor_log: Path) -> list[dict]:
-    """Results the monitor logged (``frames.csv``) for frames of which the recorder saw
-    none, as recorder events (``frame_id`` unknown: ''). Each subscriber in the robot's
-    namespace matches a restarted edge's publisher on its own: the recorder has been
-    seen to match ~0.6 s after the camera and the monitor, and the first results of the
-    returned edge reached them but not it. A result the monitor measured was delivered."""
+def merge_monitor_log(results: list[dict], monitor_log: Path, *,
+                      deadline_ms: float) -> tuple[list[dict], int, int]:
+    """The recorder's ``results`` completed with the monitor's log (``frames.csv``),
+    and how many results came only from it and how many arrivals it moved earlier.
+    Each subscriber in the robot's namespace matches a restarted edge's publisher on
+    its own, and the recorder has been seen to do so after the camera and the monitor
+    (~0.6 s at ``d8528f4``, ~1.6 s in run I): the returned edge's first results then
+    reached it not at all, or late (delivered to a late joiner, up to 1.8 s after
+    their capture, where the monitor logged 30-150 ms). A result only the monitor
+    logged is added as a recorder event (``frame_id`` unknown: ''). An edge result the
+    recorder got after the frame's deadline (``deadline_ms`` after its capture) and
+    the monitor before takes the monitor's arrival: had the camera not had it by its
+    deadline, it would have answered the frame itself. (Otherwise the recorder's
+    arrival stands: the two differ by ~10 ms either way, one process under the
+    robot's quota and one not.)"""
     if not monitor_log.exists():
-        return []
-    seen = {r['stamp_ns'] for r in results}
-    extra = []
+        return list(results), 0, 0
+    logged = {}
     for rec in read_frame_log(monitor_log):
+        logged.setdefault((rec.stamp_ns, rec.mode), rec)
+    merged, earlier, seen = [], 0, set()
+    for r in results:
+        rec = logged.get((r['stamp_ns'], r['mode']))
+        if r['mode'] in EDGE_MODES and rec is not None \
+                and r['arrival_ns'] - r['stamp_ns'] > deadline_ms * 1e6 \
+                and rec.arrival_ns < r['arrival_ns']:
+            r = {**r, 'arrival_ns': rec.arrival_ns, 'arrival_from': 'monitor'}
+            earlier += 1
+        merged.append(r)
+        seen.add(r['stamp_ns'])
+    only = 0
+    for rec in logged.values():
         if rec.stamp_ns not in seen:
             seen.add(rec.stamp_ns)
-            extra.append({'k': 'r', 'source': 'monitor', 'stamp_ns': rec.stamp_ns,
-                          'frame_id': '', 'mode': rec.mode, 'arrival_ns': rec.arrival_ns,
-                          'payload_bytes': rec.payload_bytes, 'preprocess_ms': rec.preprocess_ms,
-                          'head_ms': rec.head_ms, 'encode_ms': rec.encode_ms})
-    return extra
+            only += 1
+            merged.append({'k': 'r', 'source': 'monitor', 'stamp_ns': rec.stamp_ns,
+                           'frame_id': '', 'mode': rec.mode, 'arrival_ns': rec.arrival_ns,
+                           'payload_bytes': rec.payload_bytes,
+                           'preprocess_ms': rec.preprocess_ms, 'head_ms': rec.head_ms,
+                           'encode_ms': rec.encode_ms})
+    return merged, only, earlier
 
 
 def answers_from_results(results: list[dict]) -> list[Answer]:
@@ -226,6 +251,7 @@ class ConfigRun:
     unexplained: int = -1
     monitor_measured: int = -1
     monitor_only: int = 0           # frames whose result only the monitor's log holds
+    monitor_earlier: int = 0        # results the monitor logged before the recorder got them
     kill_to_robot_ms: float = math.nan          # kill -> first result answered on the robot
     kill_robot_mode: str = ''                    # its mode: fallback, or local
     kill_robot_capture_ms: float = math.nan      # that frame's capture, after the kill
@@ -439,11 +465,12 @@ def run_config(config: str, timeline: tuple[Phase, ...], *, phase_s: float, rate
              'ROS_DOMAIN_ID': env['ROS_DOMAIN_ID'],
              'robot_cpu': quota.describe() if quota else 'unthrottled'}, indent=2))
     if starts_ns:
-        analyse_recording(run, out, energy)
+        analyse_recording(run, out, energy, deadline_ms=deadline_ms)
     return run
 
 
-def analyse_recording(run: ConfigRun, out: Path, energy: FrameEnergyMeter) -> None:
+def analyse_recording(run: ConfigRun, out: Path, energy: FrameEnergyMeter, *,
+                      deadline_ms: float) -> None:
     """Fill ``run`` from one configuration's recording in ``out`` (``timeline.json``, whose
     phases name the timeline's, ``events.jsonl``, the monitor's ``frames.csv`` and
     ``summary.json``, the edge's log)."""
@@ -452,9 +479,9 @@ def analyse_recording(run: ConfigRun, out: Path, energy: FrameEnergyMeter) -> No
     timeline = tuple(phases[p['phase']] for p in rec['phases'])
     starts_ns = [p['start_ns'] for p in rec['phases']]
     results, diags = read_events(out / 'events.jsonl')
-    extra = monitor_only_results(results, out / 'frames.csv')
-    run.monitor_only = len(extra)
-    analyse(run, timeline, starts_ns, rec['end_ns'], results + extra, diags,
+    results, run.monitor_only, run.monitor_earlier = merge_monitor_log(
+        results, out / 'frames.csv', deadline_ms=deadline_ms)
+    analyse(run, timeline, starts_ns, rec['end_ns'], results, diags,
             kill_ns=rec['kill_ns'], restart_ns=rec['restart_ns'], energy=energy)
     if rec['restart_ns'] is not None:
         active = [t for t in _log_times(out / 'edge_node.log', ']: active')
@@ -512,7 +539,10 @@ def format_run(run: ConfigRun, *, deadline_ms: float, rate_hz: float, energy_lab
                  f'{run.monitor_measured}' + (
                      f'; {run.monitor_only} of those frames\' results only in the monitor\'s '
                      'log (the recorder had not matched their publisher yet)'
-                     if run.monitor_only else ''))
+                     if run.monitor_only else '') + (
+                     f'; {run.monitor_earlier} edge results\' arrival taken from the monitor\'s '
+                     'log (the recorder got them after their deadline)'
+                     if run.monitor_earlier else ''))
     lines.append(f'unexplained losses: {run.unexplained}')
     if run.config != 'local':
         bound = deadline_ms + 1000.0 / rate_hz
@@ -715,7 +745,7 @@ def reanalyse(out: Path, configs: list[str], *, deadline_ms: float, rate_hz: flo
         runs: dict[str, ConfigRun] = {}
         for c in [c for c in (configs or CONFIGS) if (folder / c / 'timeline.json').exists()]:
             runs[c] = ConfigRun(c, out_dir=str(folder / c))
-            analyse_recording(runs[c], folder / c, energy)
+            analyse_recording(runs[c], folder / c, energy, deadline_ms=deadline_ms)
             print(format_run(runs[c], deadline_ms=deadline_ms, rate_hz=rate_hz,
                              energy_label='estimated') + '\n')
         if runs:
@@ -736,8 +766,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--phase-s', type=float, default=0.0,
                     help='seconds per phase (default 60; --short: 8)')
     ap.add_argument('--rate-hz', type=float, default=5.0, help='camera rate (default 5)')
-    ap.add_argument('--deadline-ms', type=float, default=250.0,
-                    help='camera deadline_ms for every configuration (default 250)')
+    ap.add_argument('--deadline-ms', type=float, default=DEADLINE_MS,
+                    help=f'camera deadline_ms for every configuration (default {DEADLINE_MS:g})')
     ap.add_argument('--robot-cpu', type=float, default=0.25,
                     help='CPU budget of the robot\'s processes, in cores (default 0.25); '
                     '0 = unthrottled')

@@ -91,25 +91,40 @@ def test_phases_accounts_and_unexplained_losses():
     assert 'unexplained losses: 2' in text and '| 2 edge killed, wifi_poor |' in text
 
 
-def test_a_result_only_the_monitor_logged_explains_its_frame(tmp_path):
+def test_the_monitor_s_log_completes_the_recorder_s_results(tmp_path):
     # The recorder matches a restarted edge's publisher on its own, after the camera
-    # and the monitor: the first results of the returned edge reached them, not it.
+    # and the monitor: the first results of the returned edge reached them and not it
+    # (d8528f4), or reached it as a late joiner, 1.6 s later than the monitor (run I).
     bench = _load_bench()
     with open_frame_log(tmp_path / 'frames.csv') as log:
-        for stamp_ms, mode, arrival_ms in ((0, 'split', 40), (200, 'offload', 260)):
+        for stamp_ms, mode, arrival_ms in ((0, 'split', 40), (200, 'offload', 260),
+                                           (400, 'split', 1900), (600, 'split', 650),
+                                           (800, 'split', 830)):
             log.write(FrameRecord(seq=stamp_ms, mode=mode, model='m', stamp_ns=stamp_ms * 10**6,
                                   arrival_ns=arrival_ms * 10**6, preprocess_ms=1.0,
                                   head_ms=2.0, encode_ms=0.5, decode_ms=0.0, tail_ms=3.0,
                                   payload_bytes=900, top1_id=1, top1_label='a', top1_score=0.5))
-    recorded = [_result(0, 'split', 40)]
-    extra = bench.monitor_only_results(recorded, tmp_path / 'frames.csv')
-    assert [(r['stamp_ns'], r['mode'], r['arrival_ns']) for r in extra] == [
+    # frame 400: the recorder had it first; 600: the monitor, and the recorder only after
+    # the deadline (its late join); 800: the monitor first, the recorder in time (stands)
+    recorded = [_result(0, 'split', 40), _result(400, 'split', 440), _result(600, 'split', 2100),
+                _result(800, 'split', 850)]
+    merged, only, earlier = bench.merge_monitor_log(recorded, tmp_path / 'frames.csv',
+                                                    deadline_ms=250)
+    assert (only, earlier) == (1, 1)
+    assert [(r['stamp_ns'], r['mode'], r['arrival_ns']) for r in merged] == [
+        (0, 'split', 40 * 10**6), (400 * 10**6, 'split', 440 * 10**6),
+        (600 * 10**6, 'split', 650 * 10**6), (800 * 10**6, 'split', 850 * 10**6),
         (200 * 10**6, 'offload', 260 * 10**6)]
-    answers = bench.answers_from_results(recorded + extra)
+    assert recorded[2]['arrival_ns'] == 2100 * 10**6          # the input is not changed
+    answers = bench.answers_from_results(merged)
     assert [(a.outcome, a.mode, a.e2e_ms, a.robot_compute_ms) for a in answers] == [
         ('answered_edge', 'split', 40.0, pytest.approx(16.0)),
-        ('answered_edge', 'offload', 60.0, pytest.approx(3.5))]
-    assert bench.monitor_only_results(recorded, tmp_path / 'missing.csv') == []
+        ('answered_edge', 'offload', 60.0, pytest.approx(3.5)),
+        ('answered_edge', 'split', 40.0, pytest.approx(16.0)),
+        ('answered_edge', 'split', 50.0, pytest.approx(16.0)),
+        ('answered_edge', 'split', 50.0, pytest.approx(16.0))]
+    assert bench.merge_monitor_log(recorded, tmp_path / 'missing.csv',
+                                   deadline_ms=250) == (recorded, 0, 0)
 
 
 def test_rounds_pooled_compare_every_round_s_frames_together():
