@@ -65,6 +65,10 @@ def test_replay_picks_the_fastest_mode_of_the_recorded_runs(tmp_path):
     assert fixed['local'] == pytest.approx(120.0) and fixed['split'] == pytest.approx(42.0)
     assert fixed['offload'] <= 30.0          # 1 frame in 40 fell back: under the p95
     assert replayed == pytest.approx(replay.percentiles(row['e2e_ms'], (95,))['p95'])
+    # the frames that decide a whole timeline's p95: offload's 5 fallbacks of 200
+    slow, fixed_slow = replay.slow_frames(rows, 150.0)
+    assert fixed_slow == {'local': 0, 'split': 0, 'offload': 5}
+    assert slow == sum(e >= 150.0 for e in row['e2e_ms']) <= 5
 
 
 def test_replay_declares_the_edge_lost_after_misses_in_a_row_as_the_guard_does(tmp_path):

@@ -58,7 +58,7 @@ one of least predicted latency (``adaptive_objective: latency``, the default),
 from what the answered frames measured (robot and edge compute, bytes,
 transport; robust averages, so single fallbacks barely move them, plus the
 share of slow frames: the expected latency), switching only when another mode
-is predicted better by more than the hysteresis plus two standard errors of the
+is predicted better by more than the hysteresis plus 1.5 standard errors of the
 estimates, a probe of another mode
 every ``adaptive_probe_every`` frames (a mode that looks better from one probe
 is probed again before a switch), edge modes only while the edge is alive,
