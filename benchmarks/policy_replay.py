@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from bottlefit_ros.deployment import FALLBACK_MODE
+from bottlefit_ros.inflight import EdgeLiveness
 from bottlefit_ros.metrics import percentiles
 from bottlefit_ros.policy import ModePolicy, Observation, PolicyConfig
 
@@ -81,18 +82,25 @@ def replay(rec_dir: Path, config: PolicyConfig, initial: str = 'split', *,
             continue
         n = min(len(runs[m][2][p]) for m in FIXED)
         latencies, used = [], Counter()
-        in_row = losses = 0
+        losses = 0
+        # The guard's own rule (the recorded edge stays matched throughout).
+        edge = EdgeLiveness(lost_after=lost_after) if lost_after else None
+        if edge is not None:
+            edge.update_matched(1)
         for i in range(n):
-            lost = bool(lost_after) and in_row >= lost_after
+            lost = edge is not None and not edge.alive
             if lost:
                 policy.set_edge_available(False)
-                in_row, losses = 0, losses + 1
+                losses += 1
             mode = policy.choose().mode
             obs, e2e = observation(runs[mode][2][p][i], mode)
             policy.observe(obs)
             if lost:
                 policy.edge_returned()
-            in_row = in_row + 1 if obs.missed else 0
+            if edge is not None and obs.missed:
+                edge.missed()
+            elif edge is not None:
+                edge.answered()
             latencies.append(e2e)
             used[mode] += 1
         fixed_e2e = {m: [(r['arrival_ns'] - r['stamp_ns']) / 1e6 for r in runs[m][2][p][:n]]

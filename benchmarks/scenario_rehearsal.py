@@ -155,7 +155,7 @@ def merge_monitor_log(results: list[dict], monitor_log: Path, *,
         if r['mode'] in EDGE_MODES and rec is not None \
                 and r['arrival_ns'] - r['stamp_ns'] > deadline_ms * 1e6 \
                 and rec.arrival_ns < r['arrival_ns']:
-            r = {**r, 'arrival_ns': rec.arrival_ns, 'arrival_from': 'monitor'}
+            r = {**r, 'arrival_ns': rec.arrival_ns}
             earlier += 1
         merged.append(r)
         seen.add(r['stamp_ns'])
@@ -251,7 +251,8 @@ class ConfigRun:
     unexplained: int = -1
     monitor_measured: int = -1
     monitor_only: int = 0           # frames whose result only the monitor's log holds
-    monitor_earlier: int = 0        # results the monitor logged before the recorder got them
+    monitor_earlier: int = 0        # edge results recorded after their deadline, the
+                                    # monitor's earlier arrival taken (merge_monitor_log)
     kill_to_robot_ms: float = math.nan          # kill -> first result answered on the robot
     kill_robot_mode: str = ''                    # its mode: fallback, or local
     kill_robot_capture_ms: float = math.nan      # that frame's capture, after the kill

@@ -296,13 +296,12 @@ class ModePolicy:
         mode's misses declared a loss within the last ``probe_every`` frames too: a
         link that loses such bursts again and again is what the rate is for (run H,
         round 3: offload, resumed after one burst, met the next six frames later).
-        After a long
-        outage (lost for more than ``probe_every`` frames) the miss rates are
-        forgotten too: the misses that declared the edge lost were the outage, and
-        the link they measured is old. After a brief one, the mode in use before
-        the loss is the mode in use again once its probe answered, and the choice
-        goes on from it (:meth:`choose`): the loss, not a choice, moved the frames
-        to local, and local must not keep them by the hysteresis."""
+        After a long outage (lost for more than ``probe_every`` frames) the miss
+        rates are forgotten too: the misses that declared the edge lost were the
+        outage, and the link they measured is old. After a brief one, the mode in
+        use before the loss is the mode in use again once its probe answered, and
+        the choice goes on from it (:meth:`choose`): the loss, not a choice, moved
+        the frames to local, and local must not keep them by the hysteresis."""
         long_outage = self._lost_at is not None and \
             self._frames - self._lost_at > max(1, self.config.probe_every)
         self.edge_available = True

@@ -236,6 +236,13 @@ def lossy_link(rng: random.Random, *, offload_miss: float, offload_ms: tuple[flo
             'local': lambda i: local_ms}
 
 
+def split_missed(policy: ModePolicy, times: int = 1) -> None:
+    """``times`` split frames answered by fallback at the deadline (the guard's miss)."""
+    for _ in range(times):
+        policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0,
+                                   missed=True))
+
+
 def miss_rate(policy: ModePolicy, mode: str) -> float:
     """``mode``'s deadline-miss rate, as the policy's status shows it (3 decimals)."""
     return float(policy.status()[f'miss_rate_{mode}'])
@@ -476,14 +483,11 @@ def test_a_brief_loss_keeps_the_miss_rates_a_long_one_forgets_them():
     # The misses in a row that declared a brief loss count as one miss.
     policy = ModePolicy(PolicyConfig(probe_every=50), initial='split')
     run(policy, 60, link(2.0, 50.0))
-    policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0,
-                               missed=True))
+    split_missed(policy)
     assert miss_rate(policy, 'split') == pytest.approx(0.05, abs=5e-4)    # alpha / 4
     policy.observe(Observation('split', ROBOT['split'], EDGE['split'], BYTES['split'], 3.0))
     before = miss_rate(policy, 'split')
-    for _ in range(3):
-        policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0,
-                                   missed=True))
+    split_missed(policy, 3)
     assert miss_rate(policy, 'split') > 0.15
     policy.set_edge_available(False)
     run(policy, 5, link(2.0, 50.0), edge_up=False)         # lost for 5 frames
@@ -500,9 +504,7 @@ def test_a_second_burst_of_the_same_mode_soon_after_counts_in_full():
     # offload was resumed and met the next burst six frames later, then a third. A
     # burst counts as one miss once; bursts again and again are the link's loss rate.
     def burst(policy: ModePolicy) -> None:
-        for _ in range(3):
-            policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0,
-                                       missed=True))
+        split_missed(policy, 3)
         policy.set_edge_available(False)
         run(policy, 1, link(2.0, 50.0), edge_up=False)
         policy.edge_returned()
@@ -528,7 +530,7 @@ def test_status_shows_each_modes_prediction_and_miss_rate():
                                'predicted_ms_split': 'nan', 'miss_rate_split': '0.000',
                                'predicted_ms_offload': 'nan', 'miss_rate_offload': '0.000'}
     run(policy, 60, link(2.0, 50.0))
-    policy.observe(Observation('split', ROBOT['split'], 0.0, BYTES['split'], 240.0, missed=True))
+    split_missed(policy)
     status = policy.status()
     assert float(status['predicted_ms_split']) == pytest.approx(
         policy.predict('split').latency_ms, abs=0.05)
