@@ -60,7 +60,7 @@ def observation(result: dict, mode: str) -> tuple[Observation, float]:
     e2e = (result['arrival_ns'] - result['stamp_ns']) / 1e6
     robot = result['preprocess_ms'] + result['head_ms'] + result['encode_ms']
     if mode == 'local':
-        return Observation('local', robot), e2e
+        return Observation('local', robot, transport_ms=max(0.0, e2e - robot)), e2e
     if result['mode'] == FALLBACK_MODE:
         return Observation(mode, 0.0, 0.0, int(result['payload_bytes']), e2e, missed=True), e2e
     edge = result['decode_ms'] + result['tail_ms']

@@ -74,9 +74,12 @@ CONFIDENCE = 1.5
 
 @dataclass(frozen=True)
 class Observation:
-    """What one delivered frame says about its mode (times in ms). ``missed``:
-    no result by the deadline (answered by fallback); its transport is then only
-    a lower bound, the rest of the deadline."""
+    """What one delivered frame says about its mode (times in ms). ``transport_ms``:
+    the rest of the frame's time to its result, beyond robot and edge compute (for
+    ``local``, publishing it and waiting for the CPU: under a robot's CPU quota as
+    much as 80 % of its compute). ``missed``: no result by the deadline (answered
+    by fallback); its transport is then only a lower bound, the rest of the
+    deadline."""
 
     mode: str
     robot_compute_ms: float
@@ -267,8 +270,7 @@ class ModePolicy:
         else:
             est.run = 0
         est.miss_rate += est.miss_alpha * (float(obs.missed) - est.miss_rate)
-        total = obs.robot_compute_ms + (
-            obs.edge_compute_ms + obs.transport_ms if obs.mode in EDGE_MODES else 0.0)
+        total = obs.robot_compute_ms + obs.edge_compute_ms + obs.transport_ms
         if obs.mode in EDGE_MODES:
             est.bytes.add(float(obs.payload_bytes))
         if obs.missed:
@@ -276,9 +278,9 @@ class ModePolicy:
             est.missed_ms.add(total)
             return
         est.latency_ms.add(total)
+        est.transport_ms.add(obs.transport_ms)
         if obs.mode in EDGE_MODES:
             est.edge_ms.add(obs.edge_compute_ms)
-            est.transport_ms.add(obs.transport_ms)
             self._link.append((self._frames, float(obs.payload_bytes), obs.transport_ms))
 
     def edge_returned(self) -> None:
@@ -383,7 +385,9 @@ class ModePolicy:
         if all_missed and (est.frames == 0 or math.isnan(est.missed_ms.value)):
             return None
         robot = est.robot_ms.value
-        edge = transport = nbytes = 0.0
+        edge = nbytes = 0.0
+        # Local's own: publishing its result and waiting for the CPU (0 before measured).
+        transport = 0.0 if math.isnan(est.transport_ms.value) else est.transport_ms.value
         if mode in EDGE_MODES:
             nbytes = est.bytes.value
             if all_missed:
@@ -402,7 +406,8 @@ class ModePolicy:
         if self.profile is not None:
             energy = estimate_frame_energy(self.profile, robot_compute_ms=robot,
                                            payload_bytes=int(nbytes),
-                                           wait_ms=transport + edge).energy_j
+                                           wait_ms=transport + edge if mode in EDGE_MODES
+                                           else 0.0).energy_j
         # The prediction's standard error: that of an exponentially weighted mean
         # of the answered frames (from their spread; of n samples, no better than
         # their plain mean) and that of the miss rate (a Bernoulli rate).

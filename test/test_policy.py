@@ -554,3 +554,18 @@ def test_leaves_a_mode_whose_slow_frames_make_it_slower_on_average():
         policy = ModePolicy(PolicyConfig(probe_every=50), initial='offload')
         decisions = noisy_run(policy, 300, latency)
         assert Counter(d.mode for d in decisions[100:])['split'] >= 150, seed
+
+
+def test_local_costs_its_time_beyond_compute_too():
+    # The rehearsal's throttled robot (25 % of a core) on a fast host: local's
+    # compute took ~22 ms, its result came ~40 ms after the camera started on the
+    # frame (publishing, waiting for the CPU); split ~30 ms end to end. Predicted
+    # from its compute alone, local looked faster than split and kept the frames.
+    policy = ModePolicy(PolicyConfig(probe_every=10, min_dwell_frames=5,
+                                     modes=('split', 'local')), initial='local')
+    for _ in range(100):
+        m = policy.choose().mode
+        policy.observe(Observation('local', 22.0, transport_ms=18.0) if m == 'local' else
+                       Observation('split', 4.0, 6.0, 5_000, 20.0))
+    assert policy.predict('local').latency_ms == pytest.approx(40.0)
+    assert policy.mode == 'split'

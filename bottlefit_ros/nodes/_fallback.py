@@ -16,7 +16,8 @@ from deadline misses.
 With an ``observer`` (the adaptive policy's ``observe``), every frame answered
 gives it an :class:`~bottlefit_ros.policy.Observation`: robot and edge compute
 from the result's timings, transport as the rest of the time from the camera
-starting on the frame to the result; a missed deadline is observed as a miss
+starting on the frame to the result (a frame answered here: to its result
+published, which under a CPU quota waits for the CPU too); a missed deadline is observed as a miss
 of that mode (``missed``), with the time to its fallback answer. ``on_edge_back`` (the policy's
 ``edge_returned``) is called when a lost edge answers again or a new one matches.
 """
@@ -95,7 +96,7 @@ class FallbackGuard:
         if out.result is not None:
             self.ledger.record(ANSWERED_FALLBACK if fallback else ANSWERED_LOCAL)
             self.ledger.note_local((out.timings.preprocess_ms + out.timings.head_ms) / 1e3)
-            self._observe('local', out.timings, 0, 0.0, 0.0)
+            self._observe('local', out.timings, 0, 0.0, (time.monotonic() - started_s) * 1e3)
             return
         key = (stamp.sec, stamp.nanosec, frame_id)
         for frame in self.ledger.add(key, seq, started_s, data=out):
@@ -183,8 +184,7 @@ class FallbackGuard:
             return
         robot_ms = t.preprocess_ms + t.head_ms + t.encode_ms
         self.observer(Observation(mode, robot_ms, edge_ms, payload_bytes,
-                                  max(0.0, e2e_ms - robot_ms - edge_ms) if mode != 'local'
-                                  else 0.0, missed))
+                                  max(0.0, e2e_ms - robot_ms - edge_ms), missed))
 
     def _update_matched(self) -> None:
         self.edge.update_matched(self._edge_pub.get_subscription_count())
