@@ -385,10 +385,10 @@ class ModePolicy:
         if all_missed and (est.frames == 0 or math.isnan(est.missed_ms.value)):
             return None
         robot = est.robot_ms.value
-        edge = nbytes = 0.0
-        # Local's own: publishing its result and waiting for the CPU (0 before measured).
-        transport = 0.0 if math.isnan(est.transport_ms.value) else est.transport_ms.value
-        if mode in EDGE_MODES:
+        edge = nbytes = transport = 0.0
+        if mode not in EDGE_MODES and not math.isnan(est.transport_ms.value):
+            transport = est.transport_ms.value   # local's: publishing, waiting for the CPU
+        elif mode in EDGE_MODES:
             nbytes = est.bytes.value
             if all_missed:
                 transport = max(0.0, est.missed_ms.value - robot)

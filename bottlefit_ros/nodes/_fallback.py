@@ -17,8 +17,9 @@ With an ``observer`` (the adaptive policy's ``observe``), every frame answered
 gives it an :class:`~bottlefit_ros.policy.Observation`: robot and edge compute
 from the result's timings, transport as the rest of the time from the camera
 starting on the frame to the result (a frame answered here: to its result
-published, which under a CPU quota waits for the CPU too); a missed deadline is observed as a miss
-of that mode (``missed``), with the time to its fallback answer. ``on_edge_back`` (the policy's
+published, which under a CPU quota waits for the CPU too); a missed deadline
+is observed as a miss of that mode (``missed``), with the time to its fallback
+answer. ``on_edge_back`` (the policy's
 ``edge_returned``) is called when a lost edge answers again or a new one matches.
 """
 from __future__ import annotations
